@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("accounts/", views.account_list_view, name="list"),
+    path("accounts/<int:account_id>/", views.account_detail_view, name="detail"),
+]

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/inbox/", permanent=False), name="home"),
+    path("admin/", admin.site.urls),
+    path("", include("helpdesk.urls")),
+    path("", include("inbox.urls")),
+    path("", include("accounts.urls")),
+]

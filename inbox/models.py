@@ -1,0 +1,495 @@
+"""The work: tickets, messages, attachments, the audit trail, tags and saved views."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+
+from helpdesk.models import Priority, TimestampedModel
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New"
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending"
+    ON_HOLD = "on_hold", "On hold"
+    SOLVED = "solved", "Solved"
+    CLOSED = "closed", "Closed"
+
+
+OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
+DONE_STATUSES = (Status.SOLVED, Status.CLOSED)
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    WEB = "web", "Web"
+    API = "api", "API"
+    PORTAL = "portal", "Portal"
+    PHONE = "phone", "Phone"
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=64)
+    color = models.CharField(max_length=7, default="#64748b")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="inbox_tag_name_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Ticket(TimestampedModel):
+    number = models.PositiveIntegerField(unique=True, editable=False)
+    subject = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    requester = models.ForeignKey(
+        "accounts.Contact", on_delete=models.PROTECT, related_name="tickets"
+    )
+    account = models.ForeignKey(
+        "accounts.Account",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+    )
+    team = models.ForeignKey(
+        "helpdesk.Team", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+    )
+    mailbox = models.ForeignKey(
+        "helpdesk.Mailbox", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+
+    # Facts recorded when they happen; metrics only aggregate them.
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    first_response_business_seconds = models.FloatField(null=True, blank=True)
+    solved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    last_customer_message_at = models.DateTimeField(null=True, blank=True)
+    last_agent_message_at = models.DateTimeField(null=True, blank=True)
+    reopen_count = models.PositiveIntegerField(default=0)
+    public_reply_count = models.PositiveIntegerField(default=0)
+
+    # SLA clocks (due times) and breach flags.
+    first_response_due_at = models.DateTimeField(null=True, blank=True)
+    next_response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    sla_first_response_breached = models.BooleanField(default=False)
+    sla_next_response_breached = models.BooleanField(default=False)
+    sla_resolution_breached = models.BooleanField(default=False)
+
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="merged_tickets"
+    )
+    follow_up_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="follow_ups"
+    )
+    is_unparsed = models.BooleanField(
+        default=False, help_text="Created from mail that could not be parsed; raw kept."
+    )
+    # Bumped on every timeline item, so a composer can tell it is stale.
+    version = models.PositiveIntegerField(default=0)
+    # PostgreSQL full-text vector kept current on write (GIN index made in migration 0002).
+    search_vector = SearchVectorField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["team", "status", "-created_at"], name="inbox_ticket_team_status_idx"
+            ),
+            models.Index(
+                fields=["assignee", "status", "-created_at"],
+                name="inbox_ticket_assignee_idx",
+            ),
+            models.Index(fields=["status", "-created_at"], name="inbox_ticket_status_idx"),
+            models.Index(fields=["account", "created_at"], name="inbox_ticket_account_idx"),
+            models.Index(fields=["account", "solved_at"], name="inbox_ticket_acct_solved_idx"),
+            models.Index(fields=["requester", "status"], name="inbox_ticket_requester_idx"),
+            models.Index(
+                fields=["snoozed_until"],
+                name="inbox_ticket_snoozed_idx",
+                condition=models.Q(snoozed_until__isnull=False),
+            ),
+            models.Index(
+                fields=["team", "created_at"],
+                name="inbox_ticket_unassigned_idx",
+                condition=models.Q(
+                    assignee__isnull=True, status__in=["new", "open", "pending", "on_hold"]
+                ),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["new", "open", "pending", "on_hold", "solved", "closed"]
+                ),
+                name="inbox_ticket_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(priority__in=["low", "normal", "high", "urgent"]),
+                name="inbox_ticket_priority_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(merged_into=models.F("id")),
+                name="inbox_ticket_not_merged_into_self",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.subject}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("inbox:ticket", args=[self.number])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_sla_breached(self) -> bool:
+        return (
+            self.sla_first_response_breached
+            or self.sla_next_response_breached
+            or self.sla_resolution_breached
+        )
+
+
+class TicketCC(models.Model):
+    """An address copied on the ticket's mail; CCs may thread replies by subject token."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="ccs")
+    email = models.EmailField(max_length=254)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "ticket", Lower("email"), name="inbox_ticketcc_unique_per_ticket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class TicketAccess(models.Model):
+    """Extra visibility: a user who may see a ticket outside their usual scope."""
+
+    class Reason(models.TextChoices):
+        MENTIONED = "mentioned", "Mentioned"
+        HANDOFF = "handoff", "Handoff"
+        FOLLOWING = "following", "Following"
+        GRANTED = "granted", "Granted"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="access_grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ticket_grants"
+    )
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "ticket"], name="inbox_ticketaccess_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} -> {self.ticket}"
+
+
+class Direction(models.TextChoices):
+    INBOUND = "inbound", "Inbound (customer)"
+    OUTBOUND = "outbound", "Outbound (agent)"
+
+
+class DeliveryStatus(models.TextChoices):
+    NONE = "", "Not e-mailed"
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Message(TimestampedModel):
+    """A public message on the ticket: what the customer wrote or what we answered."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    author_contact = models.ForeignKey(
+        "accounts.Contact",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="messages",
+    )
+    # Auto-acknowledgements, survey mails: never a first response.
+    is_automatic = models.BooleanField(default=False)
+    subject = models.CharField(max_length=998, blank=True)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True, help_text="Sanitised HTML (nh3).")
+    from_email = models.CharField(max_length=320, blank=True)
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    # RFC 5322 identity and threading.
+    message_id = models.CharField(max_length=998, null=True, blank=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    delivery_status = models.CharField(
+        max_length=8, choices=DeliveryStatus.choices, blank=True, default=DeliveryStatus.NONE
+    )
+    delivery_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    is_unparsed = models.BooleanField(default=False)
+    parse_notes = models.TextField(blank=True, help_text="Oversized parts left out, etc.")
+    raw_source = models.BinaryField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="inbox_message_ticket_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=models.Q(message_id__isnull=False) & ~models.Q(message_id=""),
+                name="inbox_message_message_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(direction__in=["inbound", "outbound"]),
+                name="inbox_message_direction_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(author_user__isnull=False, author_contact__isnull=False),
+                name="inbox_message_one_author",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} message on {self.ticket_id}"
+
+
+class Attachment(TimestampedModel):
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attachments", null=True, blank=True
+    )
+    file = models.FileField(upload_to="attachments/%Y/%m/")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255, default="application/octet-stream")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    content_id = models.CharField(max_length=998, blank=True, help_text="For cid: inline images.")
+    is_inline = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(sha256__regex=r"^[0-9a-f]{64}$"),
+                name="inbox_attachment_sha256_hex",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", "Created"
+    STATUS = "status", "Status changed"
+    PRIORITY = "priority", "Priority changed"
+    ASSIGNED = "assigned", "Assigned"
+    TEAM = "team", "Team changed"
+    TAGS = "tags", "Tags changed"
+    MERGED = "merged", "Merged"
+    SNOOZED = "snoozed", "Snoozed"
+    REOPENED = "reopened", "Reopened"
+    SLA_BREACHED = "sla_breached", "SLA breached"
+    HANDOFF = "handoff", "Handoff"
+    ACCESS_GRANTED = "access_granted", "Access granted"
+    FOLLOW_UP = "follow_up", "Follow-up created"
+    RULE = "rule", "Automation rule fired"
+    NOTE_MADE_PUBLIC = "note_public", "Note made public"
+
+
+class TicketEvent(models.Model):
+    """Immutable audit trail of every user-visible change."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="inbox_event_ticket_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.ticket_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("Ticket events are immutable.")
+        super().save(*args, **kwargs)
+
+
+class SavedView(TimestampedModel):
+    """A named inbox filter, personal (owner) or shared with a team."""
+
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="saved_views",
+    )
+    team = models.ForeignKey(
+        "helpdesk.Team",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="saved_views",
+    )
+    filters = models.JSONField(default=dict, blank=True)
+    sort = models.CharField(max_length=32, default="newest")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(owner__isnull=False, team__isnull=True)
+                    | models.Q(owner__isnull=True, team__isnull=False)
+                ),
+                name="inbox_savedview_personal_xor_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboundStatus(models.TextChoices):
+    RECEIVED = "received", "Received (raw stored)"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored (loop, bounce, duplicate)"
+    FAILED = "failed", "Failed to parse (flagged ticket made)"
+
+
+class InboundEmail(TimestampedModel):
+    """Raw inbound mail, stored before parsing so that nothing received is lost."""
+
+    # The Message-ID, or a stable id derived from the raw bytes when the mail has none.
+    message_key = models.CharField(max_length=998, unique=True)
+    raw = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    mailbox = models.ForeignKey(
+        "helpdesk.Mailbox", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=16, default="file")  # imap, file, http, api
+    status = models.CharField(
+        max_length=16, choices=InboundStatus.choices, default=InboundStatus.RECEIVED
+    )
+    error = models.TextField(blank=True)
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="inbox_inbound_pending_idx",
+                condition=models.Q(status="received"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.message_key
+
+
+class OutboundKind(models.TextChoices):
+    REPLY = "reply", "Agent reply"
+    ACKNOWLEDGEMENT = "ack", "Auto-acknowledgement"
+    SURVEY = "survey", "Survey"
+    NOTIFICATION = "notification", "Staff notification"
+    DIGEST = "digest", "Staff digest"
+
+
+class OutboundEmail(TimestampedModel):
+    """Outbox row: written with its cause, sent by Celery, swept when stuck."""
+
+    kind = models.CharField(max_length=16, choices=OutboundKind.choices)
+    ticket_message = models.OneToOneField(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="outbound"
+    )
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    from_email = models.CharField(max_length=320)
+    to = models.JSONField(default=list)
+    cc = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=998)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    # Stable across retries so a resend after a timeout is recognisable downstream.
+    message_id = models.CharField(max_length=998, unique=True)
+    status = models.CharField(
+        max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="inbox_outbound_queued_idx",
+                condition=models.Q(status="queued"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {', '.join(self.to)}"
