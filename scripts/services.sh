@@ -12,8 +12,10 @@ free_port() {
 
 pg_bin() {
   local b
-  for b in "$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")" /usr/lib/postgresql/*/bin; do
-    [ -x "$b/initdb" ] && [ -x "$b/pg_ctl" ] && { echo "$b"; return; }
+  # Resolve symlinks: /usr/local/bin may hold initdb and pg_ctl but not createdb.
+  for b in "$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || echo /nonexistent/x)")")" \
+      /usr/lib/postgresql/*/bin; do
+    [ -x "$b/initdb" ] && [ -x "$b/pg_ctl" ] && [ -x "$b/createdb" ] && { echo "$b"; return; }
   done
   return 1
 }

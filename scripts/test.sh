@@ -26,9 +26,11 @@ python3 -m venv .venv
 .venv/bin/pip install --quiet -r requirements-dev.txt
 
 state=$(mktemp -d /tmp/tandem-test.XXXXXX)
-cleanup() { scripts/services.sh stop "$state" || true; }
+cleanup() { scripts/services.sh stop "$state" || true; rm -f "$state.env"; }
 trap cleanup EXIT
-eval "$(scripts/services.sh start "$state")"
+scripts/services.sh start "$state" >"$state.env"
+# shellcheck disable=SC1090
+source "$state.env"
 echo "PostgreSQL and Redis up: $DATABASE_URL $REDIS_URL"
 
 export DJANGO_SETTINGS_MODULE=config.settings_test
