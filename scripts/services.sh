@@ -22,6 +22,7 @@ pg_bin() {
 
 if [ "$cmd" = start ]; then
   mkdir -p "$dir"
+  chmod 755 "$dir"  # the postgres user must reach its data directory inside
   bin=$(pg_bin)
   id postgres >/dev/null 2>&1 || useradd --system --home-dir "$dir" postgres
   pg_port=$(free_port)
