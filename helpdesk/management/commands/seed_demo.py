@@ -108,8 +108,12 @@ NOTES = [
 class Command(BaseCommand):
     help = "Seed the demo help desk (idempotent) and print the logins."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--tickets", type=int, default=1000, help="tickets to make")
+
     def handle(self, *args: object, **options: object) -> None:
         rng = random.Random(SEED)
+        self.ticket_count = int(options["tickets"])
         # History is seeded, not sent: replies from months ago must not hit a mail server.
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
             people = self._people()
@@ -339,7 +343,7 @@ class Command(BaseCommand):
         contacts = list(Contact.objects.select_related("account", "account__success_manager"))
         agents = people["agents"]
         mailbox = Mailbox.objects.get(email="support@tandem.example")
-        for index in range(1000):
+        for index in range(self.ticket_count):
             contact = rng.choice(contacts)
             subject, body = rng.choice(TOPICS)
             created = now - dt.timedelta(minutes=rng.randint(10, 180 * 24 * 60))
