@@ -8,4 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Time-based automation rules count in hours; five minutes is prompt enough and cheap.
+    "automations-time-sweep": {"task": "automations.time_sweep", "schedule": 300.0},
+}

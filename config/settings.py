@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "accounts",
     "inbox",
     "notes",
+    "automations",
 ]
 
 MIDDLEWARE = [

@@ -39,6 +39,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.*",
         "inbox.*",
         "notes.*",
+        "automations.*",
         "auth.*",
         "django_celery_beat.*",
     ],

@@ -126,6 +126,14 @@ def _apply_status_facts(ticket: Ticket, new_status: str, now: datetime) -> list[
     return fields
 
 
+def _run_rules(*, kind: str, ticket: Ticket, event_key: str) -> None:
+    """Fire the automation rules of an event; refresh `ticket` if a rule changed it."""
+    from automations.engine import trigger  # rules sit on top of the inbox
+
+    if trigger(kind=kind, ticket=ticket, event_key=event_key):
+        ticket.refresh_from_db()
+
+
 # --- tickets ---------------------------------------------------------------------------
 
 
@@ -200,6 +208,7 @@ def ticket_create(
         )
     ticket_search_refresh(ticket_id=ticket.pk)
     metrics_mark_dirty(account_id=ticket.account_id)
+    _run_rules(kind="ticket_created", ticket=ticket, event_key="created")
     return ticket
 
 
@@ -261,6 +270,7 @@ def message_add_inbound(
         text=f"{contact} replied on #{ticket.number}",
     )
     metrics_mark_dirty(account_id=ticket.account_id)
+    _run_rules(kind="customer_replied", ticket=ticket, event_key=f"message:{message.pk}")
     return message
 
 
@@ -327,6 +337,8 @@ def reply_create(
 
     reply_enqueue(message=message)
     metrics_mark_dirty(account_id=ticket.account_id)
+    if not is_automatic:
+        _run_rules(kind="agent_replied", ticket=ticket, event_key=f"message:{message.pk}")
     return message
 
 
@@ -345,7 +357,7 @@ def ticket_set_status(
     now = at or timezone.now()
     fields = _apply_status_facts(ticket, status, now)
     ticket.save(update_fields=[*fields, "updated_at"])
-    event_record(
+    event = event_record(
         ticket=ticket, actor=actor, kind=EventKind.STATUS, data={"from": old, "to": status}
     )
     recipients = [uid for uid in _watchers(ticket) if actor is None or uid != actor.pk]
@@ -357,6 +369,7 @@ def ticket_set_status(
         text=f"#{ticket.number} is now {ticket.get_status_display().lower()}",
     )
     metrics_mark_dirty(account_id=ticket.account_id)
+    _run_rules(kind="status_changed", ticket=ticket, event_key=f"event:{event.pk}")
     return ticket
 
 
@@ -402,7 +415,7 @@ def _assign(*, ticket: Ticket, actor: User | None, assignee: User | None) -> Tic
     old = ticket.assignee_id
     ticket.assignee = assignee
     ticket.save(update_fields=["assignee", "updated_at"])
-    event_record(
+    event = event_record(
         ticket=ticket,
         actor=actor,
         kind=EventKind.ASSIGNED,
@@ -416,6 +429,8 @@ def _assign(*, ticket: Ticket, actor: User | None, assignee: User | None) -> Tic
             actor=actor,
             text=f"#{ticket.number} was assigned to you",
         )
+    if assignee is not None:
+        _run_rules(kind="assigned", ticket=ticket, event_key=f"event:{event.pk}")
     return ticket
 
 
@@ -448,9 +463,11 @@ def ticket_set_tags(
     ticket.tags.set(existing.values())
     after = sorted(existing)
     if record and before != after:
-        event_record(
+        event = event_record(
             ticket=ticket, actor=actor, kind=EventKind.TAGS, data={"from": before, "to": after}
         )
+        if set(after) - set(before):
+            _run_rules(kind="tag_added", ticket=ticket, event_key=f"event:{event.pk}")
     return after
 
 

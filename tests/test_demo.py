@@ -105,8 +105,9 @@ def test_seed_is_idempotent(demo):
             "-v0",
             "-c",
             "from inbox.models import Ticket; from accounts.models import Account; "
-            "from helpdesk.models import User; "
-            "print(Ticket.objects.count(), Account.objects.count(), User.objects.count())",
+            "from helpdesk.models import User; from automations.models import Rule; "
+            "print(Ticket.objects.count(), Account.objects.count(), User.objects.count(), "
+            "Rule.objects.count())",
         ],
         cwd=ROOT,
         env=demo["env"],
@@ -114,7 +115,7 @@ def test_seed_is_idempotent(demo):
         capture_output=True,
         text=True,
     ).stdout.split()
-    assert counts == ["60", "100", "16"]
+    assert counts == ["60", "100", "16", "4"]  # tickets, accounts, people, default rules
 
 
 def test_printed_admin_login_reaches_admin_and_landing_page(demo):

@@ -119,6 +119,7 @@ class Command(BaseCommand):
             people = self._people()
             teams = self._teams(people)
             accounts = self._accounts(rng, people)
+            self._rules(teams)
             if Ticket.objects.exists():
                 self.stdout.write("Tickets already exist: left as they are.")
             else:
@@ -236,6 +237,73 @@ class Command(BaseCommand):
         SurveySettings.load()
         return teams
 
+    def _rules(self, teams: dict[str, Team]) -> None:
+        """The default automations every Tandem help desk starts with."""
+        from automations.models import Rule
+        from automations.services import rule_save
+
+        canned = CannedResponse.objects.get(title="Solved, anything else?")
+        defaults = [
+            (
+                "Red account → urgent + notify CSM",
+                "ticket_created",
+                None,
+                {"all": [{"field": "account.health_band", "op": "is", "value": "red"}]},
+                [
+                    {"type": "set_priority", "value": "urgent"},
+                    {"type": "notify", "value": ["success_manager"]},
+                ],
+            ),
+            (
+                "Renewal within 30 days and ticket opened → mention the success manager",
+                "ticket_created",
+                None,
+                {
+                    "all": [
+                        {"field": "account.days_to_renewal", "op": "lte", "value": 30},
+                        {"field": "account.success_manager", "op": "not_empty"},
+                    ]
+                },
+                [
+                    {
+                        "type": "add_note",
+                        "value": "@{{ account.success_manager.username }} this "
+                        "account renews in under 30 days.",
+                    }
+                ],
+            ),
+            (
+                "Pending 5 days without customer reply → solve with a canned reply",
+                "hours_since_pending",
+                120,
+                {},
+                [
+                    {"type": "send_canned_reply", "value": canned.pk},
+                    {"type": "set_status", "value": "solved"},
+                ],
+            ),
+            (
+                "VIP plan → team Tier 2",
+                "ticket_created",
+                None,
+                {"all": [{"field": "account.plan", "op": "is", "value": "vip"}]},
+                [{"type": "set_team", "value": teams["tier2"].handle}],
+            ),
+        ]
+        for position, (name, trigger, threshold, conditions, actions) in enumerate(defaults):
+            if not Rule.objects.filter(name=name).exists():
+                rule_save(
+                    rule=Rule(
+                        name=name,
+                        trigger=trigger,
+                        threshold=threshold,
+                        conditions=conditions,
+                        actions=actions,
+                        position=(position + 1) * 10,
+                    ),
+                    user=None,
+                )
+
     def _accounts(self, rng: random.Random, people: dict[str, list[User]]) -> list[Account]:
         today = timezone.now().date()
         accounts = []
@@ -243,6 +311,8 @@ class Command(BaseCommand):
             name = f"{COMPANY_WORDS[index % 20]} {COMPANY_SUFFIX[index // 20]}"
             domain = name.lower().replace(" ", "") + ".example"
             plan, low, high = PLANS[0 if index % 10 < 5 else (1 if index % 10 < 9 else 2)]
+            if index % 20 == 19:
+                plan = "vip"
             account, created = Account.objects.get_or_create(
                 name=name,
                 defaults={
