@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from .models import (
+    AuditLog,
     BusinessHours,
     BusinessHoursInterval,
     CannedResponse,
@@ -15,6 +16,7 @@ from .models import (
     User,
 )
 from .roles import user_sync_role
+from .services import audit_record
 
 
 class MembershipInline(admin.TabularInline):
@@ -52,10 +54,50 @@ class UserAdmin(BaseUserAdmin):
     )
     inlines = [MembershipInline]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        watched = {"role", "is_active", "is_superuser", "password"} & set(form.changed_data)
+        if watched or not change:
+            audit_record(
+                action="user_changed" if change else "user_created",
+                actor=request.user,
+                request=request,
+                object_repr=obj.username,
+                data={"fields": sorted(watched), "role": obj.role, "is_active": obj.is_active},
+            )
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # Groups follow the role, after the form has saved its own group choices.
         user_sync_role(user=form.instance)
+        for formset in formsets:
+            if formset.model is Membership and formset.has_changed():
+                teams = sorted(form.instance.teams.values_list("handle", flat=True))
+                audit_record(
+                    action="membership_changed",
+                    actor=request.user,
+                    request=request,
+                    object_repr=form.instance.username,
+                    data={"teams": teams},
+                )
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Read-only, even for admins: an audit trail nobody can edit."""
+
+    list_display = ["created_at", "action", "actor", "ip_address", "object_repr"]
+    list_filter = ["action"]
+    search_fields = ["object_repr", "actor__username"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Team)

@@ -62,6 +62,16 @@ class User(AbstractUser):
         if self.username and Team.objects.filter(handle__iexact=self.username).exists():
             raise ValidationError({"username": "A team already uses this handle."})
 
+    def get_session_auth_hash(self) -> str:
+        """Tie sessions to the role too: a role change signs the user out everywhere."""
+        from django.utils.crypto import salted_hmac
+
+        return salted_hmac(
+            "helpdesk.User.get_session_auth_hash",
+            f"{self.password}|{self.role}",
+            algorithm="sha256",
+        ).hexdigest()
+
     @property
     def is_agent(self) -> bool:
         return self.role == Role.AGENT
@@ -332,3 +342,27 @@ class Mailbox(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+
+class AuditLog(models.Model):
+    """Security audit trail (logins, role and team changes, tokens): append-only."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    action = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_repr}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None:
+            raise ValueError("Audit rows are immutable.")
+        super().save(*args, **kwargs)
