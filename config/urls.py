@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("helpdesk.urls")),
     path("", include("inbox.urls")),
     path("", include("accounts.urls")),
+    path("", include("notes.urls")),
 ]
