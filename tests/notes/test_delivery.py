@@ -207,3 +207,84 @@ def test_notes_never_reach_the_customer(
     # every staff notification mail went to staff only
     staff_rcpts = {r for rcpt in smtp_sink.recipients for r in rcpt} - {contact.email}
     assert staff_rcpts == {success_manager.email}
+
+
+@pytest.fixture
+def worker_smtp_sink(monkeypatch):
+    """An SMTP sink the real Celery worker process mails to (set up before the worker)."""
+    recorder = Recorder()
+    port = _free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("TEST_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+    monkeypatch.setenv("EMAIL_HOST", "127.0.0.1")
+    monkeypatch.setenv("EMAIL_PORT", str(port))
+    monkeypatch.setenv("NOTIFICATION_DIGEST_MINUTES", "0")
+    try:
+        yield recorder
+    finally:
+        controller.stop()
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out waiting for the worker")
+        time.sleep(0.2)
+
+
+@pytest.mark.celery_worker
+def test_real_worker_mails_immediately_and_the_sweep_sends_one_digest(
+    worker_smtp_sink, celery_worker, make_ticket, agent, make_user, support_team
+):
+    bob = make_user(Role.AGENT, username="bob", email="bob@staff.tandem.example")
+    MembershipFactory(team=support_team, user=bob)
+    cat = make_user(Role.AGENT, username="cat", email="cat@staff.tandem.example")
+    MembershipFactory(team=support_team, user=cat)
+    notification_preference_set(user=cat, kind="mentioned", email="immediate")
+    ticket = make_ticket()
+    # committed for real (transactional test): each note enqueues delivery after commit
+    for i in range(10):
+        note_create(ticket=ticket, author=agent, body_markdown=f"@bob @cat point {i}")
+    wait_for(lambda: len(worker_smtp_sink.messages) == 10)  # cat: ten immediate mails
+    assert {r[0] for r in worker_smtp_sink.recipients} == {"cat@staff.tandem.example"}
+    # bob's ten wait for the digest; the beat sweep (sent to the worker) makes one mail
+    assert Notification.objects.filter(recipient=bob, email_state="pending").count() == 10
+    deliver_notifications_task.delay()
+    wait_for(lambda: len(worker_smtp_sink.messages) == 11)
+    digest = worker_smtp_sink.messages[-1]
+    assert worker_smtp_sink.recipients[-1] == ["bob@staff.tandem.example"]
+    assert digest["Subject"] == "Tandem: 10 new notifications"
+    wait_for(
+        lambda: (
+            not OutboundEmail.objects.exclude(status="sent").exists()
+            and OutboundEmail.objects.count() == 11
+        )
+    )
+
+
+def test_a_lost_enqueue_is_delivered_by_the_sweep(
+    smtp_sink, ticket, agent, bob, django_capture_on_commit_callbacks
+):
+    """Redis down at commit time: the row is already there, and the next sweep mails it."""
+    notification_preference_set(user=bob, kind="mentioned", email="immediate")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        note_create(ticket=ticket, author=agent, body_markdown="@bob the broker is down")
+    assert callbacks  # the enqueue that never ran
+    assert smtp_sink.messages == []
+    assert Notification.objects.get(recipient=bob).email_state == "pending"
+    sweep_at(timezone.now(), django_capture_on_commit_callbacks)
+    assert len(smtp_sink.messages) == 1
+    assert Notification.objects.get(recipient=bob).email_state == "sent"
+
+
+def test_notifications_roll_back_with_their_cause(ticket, agent, bob):
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        note_create(ticket=ticket, author=agent, body_markdown="@bob never mind")
+        raise RuntimeError("the request failed after the note")
+    assert not Notification.objects.exists()
