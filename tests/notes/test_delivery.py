@@ -284,7 +284,11 @@ def test_a_lost_enqueue_is_delivered_by_the_sweep(
 def test_notifications_roll_back_with_their_cause(ticket, agent, bob):
     from django.db import transaction
 
-    with pytest.raises(RuntimeError), transaction.atomic():
-        note_create(ticket=ticket, author=agent, body_markdown="@bob never mind")
-        raise RuntimeError("the request failed after the note")
+    def fail_after_note() -> None:
+        with transaction.atomic():
+            note_create(ticket=ticket, author=agent, body_markdown="@bob never mind")
+            raise RuntimeError("the request failed after the note")
+
+    with pytest.raises(RuntimeError):
+        fail_after_note()
     assert not Notification.objects.exists()
