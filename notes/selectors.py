@@ -13,7 +13,16 @@ from helpdesk.models import Membership, Role, Team, TeamKind, User
 from inbox.models import Ticket
 from inbox.selectors import ticket_get_for_user
 
-from .models import Follower, Handoff, HandoffReason, HandoffStatus, Note, Notification
+from .models import (
+    Follower,
+    Handoff,
+    HandoffReason,
+    HandoffStatus,
+    Mention,
+    Note,
+    Notification,
+    NotificationKind,
+)
 
 NOTIFICATION_PAGE_SIZE = 50
 AUTOCOMPLETE_LIMIT = 8
@@ -194,3 +203,61 @@ def mention_candidates(*, query: str, limit: int = AUTOCOMPLETE_LIMIT) -> list[d
         for t in teams.order_by("handle")[:limit]
     ]
     return rows[:limit]
+
+
+# --- selectors for the inbox's Mentions and Handoffs views and the account page ----------
+
+
+def note_list_for_mentions(*, user: User, limit: int = 50) -> QuerySet[Note]:
+    """Notes mentioning `user` or one of their teams, on tickets they see; unread first.
+
+    Unread means the user still has an unread "mentioned" notification for the note.
+    """
+    from django.db.models import Exists, OuterRef
+
+    from inbox.selectors import ticket_visible_queryset
+
+    my_teams = Membership.objects.filter(user=user).values("team_id")
+    mentioned = Mention.objects.filter(
+        Q(user=user) | Q(team_id__in=my_teams), note_id=OuterRef("pk")
+    )
+    unread = Notification.objects.filter(
+        recipient=user,
+        note_id=OuterRef("pk"),
+        kind=NotificationKind.MENTIONED,
+        read_at__isnull=True,
+    )
+    return (
+        Note.objects.filter(Exists(mentioned))
+        .filter(ticket__in=ticket_visible_queryset(user=user))
+        .annotate(is_unread=Exists(unread))
+        .select_related("ticket", "author", "ticket__account")
+        .order_by("-is_unread", "-created_at", "-id")[:limit]
+    )
+
+
+def handoff_list_for_user(*, user: User, limit: int = 50) -> dict[str, list[Handoff]]:
+    """Handoffs waiting for `user` or their teams, and the ones they sent (newest first)."""
+    my_teams = Membership.objects.filter(user=user).values("team_id")
+    related = ("ticket", "ticket__account", "from_user", "to_user", "to_team", "context_note")
+    pending = (
+        Handoff.objects.filter(Q(to_user=user) | Q(to_team_id__in=my_teams))
+        .filter(status=HandoffStatus.PENDING)
+        .select_related(*related)
+        .order_by("created_at", "id")[:limit]
+    )
+    sent = (
+        Handoff.objects.filter(from_user=user)
+        .select_related(*related, "responded_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
+    return {"pending_for_me": list(pending), "sent_by_me": list(sent)}
+
+
+def handoff_list_for_account(*, account_id: int, limit: int = 50) -> QuerySet[Handoff]:
+    """The account's handoffs with their outcomes, for the account page."""
+    return (
+        Handoff.objects.filter(ticket__account_id=account_id)
+        .select_related("ticket", "from_user", "to_user", "to_team", "responded_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
