@@ -292,3 +292,19 @@ def test_notifications_roll_back_with_their_cause(ticket, agent, bob):
     with pytest.raises(RuntimeError):
         fail_after_note()
     assert not Notification.objects.exists()
+
+
+def test_customer_html_in_subject_is_escaped_in_mail_and_page(
+    smtp_sink, make_ticket, agent, bob, client, django_capture_on_commit_callbacks
+):
+    ticket = make_ticket(subject='<img src=x onerror="alert(1)">Refund')
+    notification_preference_set(user=bob, kind="mentioned", email="immediate")
+    with django_capture_on_commit_callbacks(execute=True):
+        note_create(ticket=ticket, author=agent, body_markdown="@bob see this")
+    html = smtp_sink.messages[0].get_body(preferencelist=("html",)).get_content()
+    assert "<img" not in html
+    assert "&lt;img" in html
+    client.force_login(bob)
+    page = client.get("/notifications/").content.decode()
+    assert "<img src=x" not in page
+    assert "&lt;img src=x" in page

@@ -332,3 +332,14 @@ def test_answered_handoffs_are_never_overdue(escalate, success_team, success_man
     MembershipFactory(team=success_team, user=lead, is_lead=True)
     handoff_accept(handoff=escalate(), user=success_manager)
     assert handoff_overdue_notify(now=timezone.now() + dt.timedelta(days=3)) == 0
+
+
+def test_overdue_beat_task_runs_the_sweep(escalate, success_team, make_user, settings):
+    from notes.tasks import handoff_overdue_task
+
+    settings.HANDOFF_OVERDUE_HOURS = 0
+    lead = make_user(Role.SUCCESS, username="lena")
+    MembershipFactory(team=success_team, user=lead, is_lead=True)
+    escalate()
+    assert handoff_overdue_task.delay().get() == 1
+    assert Notification.objects.filter(recipient=lead, kind="handoff_overdue").count() == 1

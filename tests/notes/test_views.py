@@ -450,3 +450,21 @@ def test_autocomplete_and_notifications_work_for_every_role(client, people, role
     client.force_login(people[role])
     assert client.get("/notifications/").status_code == 200
     assert client.get("/mentions/autocomplete/?q=a").status_code == 200
+
+
+def test_note_partial_has_anchor_and_controls(rf, ticket, agent, success_manager):
+    note = note_create(ticket=ticket, author=agent, body_markdown="**Bold** <script>x</script>")
+    request = rf.get("/")
+    request.user = agent
+    html = render_to_string(
+        "notes/partials/note.html", {"note": note, "user": agent}, request=request
+    )
+    assert f'id="note-{note.pk}"' in html
+    assert "<strong>Bold</strong>" in html
+    assert "<script>" not in html
+    assert f"/notes/{note.pk}/edit/" in html
+    assert f"/notes/{note.pk}/pin/" in html
+    html = render_to_string(
+        "notes/partials/note.html", {"note": note, "user": success_manager}, request=request
+    )
+    assert f"/notes/{note.pk}/edit/" not in html  # only the author edits
