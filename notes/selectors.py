@@ -129,11 +129,17 @@ def ticket_panel_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
         handoff.can_return = handoff.status == HandoffStatus.ACCEPTED and (is_owner or is_admin)
         handoff.can_transfer = handoff.can_answer or handoff.can_return
     pending = next((h for h in handoffs if h.status == HandoffStatus.PENDING), None)
+    # Success is already on it (pending or accepted and not yet returned): no second escalation
+    # from the panel.
+    active = next(
+        (h for h in handoffs if h.status in (HandoffStatus.PENDING, HandoffStatus.ACCEPTED)), None
+    )
     account = ticket.account if ticket.account_id else None
     default_manager_id = account.success_manager_id if account else None
     return {
         "panel_handoffs": handoffs,
         "panel_pending_handoff": pending,
+        "panel_active_handoff": active,
         "panel_followers": followers,
         "panel_is_following": any(f.user_id == user.pk for f in followers),
         "panel_pinned_notes": pinned_notes,

@@ -182,3 +182,23 @@ def test_success_manager_writes_note_in_composer_mentioning_agent(browser, live_
     agent.locator('.notifications li[data-kind="mentioned"] a').first.click()
     agent.wait_for_url(re.compile(rf".*#note-{note_id}$"))
     assert "Spoke to the CFO" in agent.locator(f"#note-{note_id}").inner_text()
+
+
+def test_opening_a_notification_marks_it_read(browser, live_server, scene):
+    from notes.models import Notification
+    from notes.services import handoff_create
+
+    handoff = handoff_create(
+        ticket=scene["ticket"], from_user=scene["alice"], reason="other", note_markdown="x"
+    )
+    manager = login(browser, live_server, "sam")
+    assert bell(manager) == 1
+    manager.goto(f"{live_server.url}/notifications/")
+    manager.locator(".notifications li.unread a").first.click()
+    manager.wait_for_url(re.compile(rf".*#handoff-{handoff.pk}$"))
+    deadline = 50
+    while Notification.objects.filter(read_at__isnull=True).exists() and deadline:
+        manager.wait_for_timeout(100)
+        deadline -= 1
+    manager.reload()
+    assert bell(manager) == 0
