@@ -15,6 +15,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from helpdesk.models import User
 from inbox.models import OutboundEmail, OutboundKind
 from inbox.outbound import new_message_id
 
@@ -28,7 +29,7 @@ def _preferences(user_ids: set[int]) -> dict[tuple[int, str], str]:
     return {(uid, kind): email for uid, kind, email in rows.values_list("user_id", "kind", "email")}
 
 
-def _outbound_for(*, user, notifications: list[Notification], kind: str) -> OutboundEmail:
+def _outbound_for(*, user: User, notifications: list[Notification], kind: str) -> OutboundEmail:
     site = settings.SITE_URL.rstrip("/")
     items = [
         {"text": n.text, "url": site + n.target_url, "at": n.created_at} for n in notifications

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from helpdesk.models import Team, TeamKind, User
+from inbox.models import Ticket
 from inbox.selectors import ticket_get_for_user
 
 from .models import Delivery, HandoffReason, NotificationKind, NotificationPreference
@@ -152,7 +153,14 @@ class HandoffCreateForm(forms.Form):
         return user, None
 
 
-def _handoff_form_page(request, *, ticket, form, error: str = "", status: int = 200):
+def _handoff_form_page(
+    request: HttpRequest,
+    *,
+    ticket: Ticket,
+    form: HandoffCreateForm,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
     users, teams = success_targets()
     manager_id = ticket.account.success_manager_id if ticket.account_id else None
     options = target_options(
