@@ -23,7 +23,9 @@ HAS_COMPOSER = 'id="composer"' in TICKET_TEMPLATE.read_text()
 
 
 @pytest.fixture
-def browser(monkeypatch):
+def browser(transactional_db, monkeypatch):
+    from django.db import connections
+
     # Playwright's sync API runs an event loop in this thread; Django's ORM in the test
     # body is still synchronous, so allow it (for this test only).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -38,6 +40,9 @@ def browser(monkeypatch):
             yield browser
         finally:
             browser.close()
+            # ORM calls made while Playwright's loop runs get their own connection (asgiref
+            # context); close it, or the test database cannot be dropped at the end.
+            connections.close_all()
 
 
 @pytest.fixture
