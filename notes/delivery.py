@@ -41,7 +41,7 @@ def _outbound_for(*, user: User, notifications: list[Notification], kind: str) -
         subject = f"Tandem: {notifications[0].text}"
     outbound = OutboundEmail.objects.create(
         kind=kind,
-        from_email=settings.DEFAULT_FROM_EMAIL,
+        from_email=settings.NOTIFICATION_FROM_EMAIL,
         to=[user.email],
         # Header injection: notification text can carry a customer's subject line.
         subject=" ".join(subject.split())[:200],

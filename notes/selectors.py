@@ -176,7 +176,7 @@ def note_get_for_user(*, user: User, note_id: int) -> Note:
 def notification_list_for_user(
     *, user: User, limit: int = NOTIFICATION_PAGE_SIZE
 ) -> QuerySet[Notification]:
-    """The user's latest notifications, unread first, with what each row links to."""
+    """The user's latest notifications, newest first, with what each row links to."""
     return (
         Notification.objects.filter(recipient=user)
         .select_related("actor", "ticket", "account")

@@ -136,6 +136,8 @@ def test_immediate_preference_mails_at_once(
     assert len(smtp_sink.messages) == 1
     mail = smtp_sink.messages[0]
     assert "@alice mentioned you on #" in mail["Subject"]
+    assert mail["From"] == "Tandem <no-reply@tandem.example>"  # never the support mailbox
+    assert mail["Auto-Submitted"] == "auto-generated"
     assert OutboundEmail.objects.get().kind == OutboundKind.NOTIFICATION
     assert Notification.objects.get(recipient=bob).email_state == "sent"
 
