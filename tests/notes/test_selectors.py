@@ -11,6 +11,7 @@ from notes.services import (
     handoff_accept,
     handoff_create,
     handoff_decline,
+    handoff_return,
     note_create,
     notification_mark_read,
 )
@@ -73,12 +74,23 @@ def test_handoff_lists_for_me_and_sent_by_me(
     assert [h.pk for h in sent] == [declined.pk, to_team.pk, to_sam.pk]
 
 
-def test_handoff_list_for_account_shows_outcomes(make_ticket, agent, success_manager, account):
+def test_handoff_list_for_account_shows_outcomes(
+    make_ticket, agent, success_manager, account, django_assert_num_queries
+):
     handoff = handoff_create(
         ticket=make_ticket(), from_user=agent, reason="churn_risk", note_markdown="a"
     )
     handoff_accept(handoff=handoff, user=success_manager)
-    rows = list(handoff_list_for_account(account_id=account.pk))
+    handoff_return(handoff=handoff, user=success_manager, note_markdown="Renewed for 2 years")
+    with django_assert_num_queries(1):
+        rows = list(handoff_list_for_account(account_id=account.pk))
     assert [(h.pk, h.status, h.responded_by) for h in rows] == [
-        (handoff.pk, "accepted", success_manager)
+        (handoff.pk, "completed", success_manager)
     ]
+    from django.template.loader import render_to_string
+
+    with django_assert_num_queries(0):  # everything the table shows was joined
+        html = render_to_string("notes/partials/account_handoffs.html", {"account_handoffs": rows})
+    assert "Renewed for 2 years" in html
+    assert "Churn risk" in html
+    assert "Completed" in html
