@@ -468,3 +468,29 @@ def test_note_partial_has_anchor_and_controls(rf, ticket, agent, success_manager
         "notes/partials/note.html", {"note": note, "user": success_manager}, request=request
     )
     assert f"/notes/{note.pk}/edit/" not in html  # only the author edits
+
+
+def _notes_routes():
+    from notes.urls import urlpatterns
+
+    kwargs = {
+        "notification_id": 1,
+        "number": 1,
+        "handoff_id": 1,
+        "action": "accept",
+        "note_id": 1,
+    }
+    from django.urls import reverse
+
+    for pattern in urlpatterns:
+        wanted = {k: v for k, v in kwargs.items() if k in pattern.pattern.converters}
+        yield pattern.name, reverse(f"notes:{pattern.name}", kwargs=wanted)
+
+
+@pytest.mark.parametrize(("name", "url"), list(_notes_routes()))
+def test_every_notes_route_needs_login(client, name, url):
+    """Generated from notes/urls.py: a new route without login_required fails here."""
+    for method in (client.get, client.post):
+        response = method(url)
+        assert response.status_code == 302, name
+        assert response["Location"].startswith("/login/"), name
