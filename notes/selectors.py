@@ -144,8 +144,11 @@ def ticket_panel_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
         "panel_is_following": any(f.user_id == user.pk for f in followers),
         "panel_pinned_notes": pinned_notes,
         "panel_reasons": HandoffReason.choices,
+        # Nobody hands a ticket to themselves: the viewer is not offered as a target.
         "panel_target_options": target_options(
-            users=target_users, teams=target_teams, default_user_id=default_manager_id
+            users=[u for u in target_users if u.pk != user.pk],
+            teams=target_teams,
+            default_user_id=default_manager_id,
         ),
         "panel_transfer_users": [u for u in target_users if u.pk != user.pk],
     }

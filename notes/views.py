@@ -164,7 +164,10 @@ def _handoff_form_page(
     users, teams = success_targets()
     manager_id = ticket.account.success_manager_id if ticket.account_id else None
     options = target_options(
-        users=users, teams=teams, default_user_id=manager_id, chosen=form.data.get("target", "")
+        users=[u for u in users if u.pk != request.user.pk],
+        teams=teams,
+        default_user_id=manager_id,
+        chosen=form.data.get("target", ""),
     )
     return render(
         request,

@@ -494,3 +494,10 @@ def test_every_notes_route_needs_login(client, name, url):
         response = method(url)
         assert response.status_code == 302, name
         assert response["Location"].startswith("/login/"), name
+
+
+def test_success_manager_is_not_offered_themselves_as_target(client, ticket, success_manager):
+    client.force_login(success_manager)
+    html = page_text(client.get(f"/tickets/{ticket.number}/"))
+    assert f'value="user:{success_manager.pk}"' not in html
+    assert "@success — Success (team)" in html
