@@ -176,3 +176,42 @@ def test_batched_visibility_matches_ticket_visibility(
         except Http404:
             pass
     assert batched == one_by_one == {agent.pk, success_manager.pk, admin_user.pk, granted.pk}
+
+
+# --- properties (hypothesis) -------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+KNOWN = ["al", "alice", "alice.b", "bob", "zo"]
+SEPARATORS = [" ", ", ", "; ", "! ", "? ", " (", ") ", "\n", " - ", ": "]
+
+
+@settings(
+    max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    picks=st.lists(st.sampled_from(KNOWN), min_size=1, max_size=6),
+    seps=st.lists(st.sampled_from(SEPARATORS), min_size=6, max_size=6),
+)
+def test_property_every_separated_handle_is_found(handles, picks, seps):
+    text = "".join(f"@{handle}{seps[i]}" for i, handle in enumerate(picks))
+    assert resolved(text) == sorted(set(picks))
+
+
+@settings(
+    max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=80))
+def test_property_nothing_inside_a_code_block_is_a_mention(handles, text):
+    fence = "~~~" if "```" in text else "```"
+    body = text.replace("~~~", "")
+    assert resolved(f"{fence}\n@alice {body} @bob\n{fence}") == []
+
+
+@settings(
+    max_examples=200, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(local=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,10}", fullmatch=True))
+def test_property_email_addresses_are_never_mentions(handles, local):
+    assert resolved(f"write to {local}@alice and {local}@support.example") == []
