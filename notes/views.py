@@ -224,8 +224,9 @@ def handoff_action_view(request: HttpRequest, handoff_id: int, action: str) -> H
         "ticket": ticket,
         "action": action,
         "values": request.POST,
-        "transfer_users": [u for u in success_targets()[0] if u.pk != request.user.pk],
     }
+    if action == "transfer" or request.method == "GET":
+        context["transfer_users"] = [u for u in success_targets()[0] if u.pk != request.user.pk]
     if request.method == "GET":
         return render(request, "notes/handoff_action.html", context)
     user = request.user

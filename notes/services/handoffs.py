@@ -20,7 +20,7 @@ from inbox.services import event_record, ticket_assign
 from ..models import Handoff, HandoffKind, HandoffReason, HandoffStatus, NotificationKind
 from ..notify import notify
 from ..selectors import team_member_ids
-from .notes import _grant_missing_access, follower_add, note_create
+from .notes import follower_add, note_create, ticket_access_grant_missing
 
 
 class HandoffError(Exception):
@@ -161,7 +161,7 @@ def handoff_create(
         raise HandoffError("This ticket already has a pending handoff; answer it first.") from exc
     follower_add(ticket=ticket, user=from_user)
     targets = _target_ids(handoff)
-    _grant_missing_access(
+    ticket_access_grant_missing(
         ticket=ticket, user_ids=targets, reason=TicketAccess.Reason.HANDOFF, granted_by=from_user
     )
     _handoff_event(handoff=handoff, actor=from_user, action="requested")
@@ -307,7 +307,7 @@ def handoff_transfer(*, handoff: Handoff, user: User, to_user: User, note_markdo
         context_note=note,
     )
     follower_add(ticket=ticket, user=user)
-    _grant_missing_access(
+    ticket_access_grant_missing(
         ticket=ticket, user_ids=[to_user.pk], reason=TicketAccess.Reason.HANDOFF, granted_by=user
     )
     _handoff_event(handoff=new, actor=user, action="transferred", previous=handoff.pk)

@@ -93,7 +93,7 @@ def _mentions_record(
     team_ids -= direct_ids
     actor_id = actor.pk if actor else None
     recipients = (direct_ids | team_ids) - {actor_id}
-    _grant_missing_access(
+    ticket_access_grant_missing(
         ticket=note.ticket,
         user_ids=recipients,
         reason=TicketAccess.Reason.MENTIONED,
@@ -123,7 +123,7 @@ def _mentions_record(
     return created
 
 
-def _grant_missing_access(
+def ticket_access_grant_missing(
     *, ticket: Ticket, user_ids: Iterable[int], reason: str, granted_by: User | None
 ) -> list[int]:
     """Give access to those of `user_ids` who cannot see the ticket yet; return their ids.
