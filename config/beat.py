@@ -11,4 +11,16 @@ from typing import Any
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # Time-based automation rules count in hours; five minutes is prompt enough and cheap.
     "automations-time-sweep": {"task": "automations.time_sweep", "schedule": 300.0},
+    # Digests go out once a user's oldest pending notification is NOTIFICATION_DIGEST_MINUTES
+    # old; sweeping every 2 minutes keeps a digest within a few minutes of that, and also
+    # delivers immediate mails whose enqueue was lost (Redis down).
+    "notes-deliver-notifications": {
+        "task": "notes.deliver_notifications",
+        "schedule": 120.0,
+    },
+    # Overdue handoffs are measured in hours; a quarter-hour check is precise enough.
+    "notes-handoff-overdue": {
+        "task": "notes.handoff_overdue",
+        "schedule": 900.0,
+    },
 }

@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notes.context_processors.notifications",
             ],
         },
     },
@@ -216,6 +217,13 @@ GROSS_MARGIN = env.float("GROSS_MARGIN", default=0.8)
 HEALTH_FRT_TARGET_SECONDS = env.int("HEALTH_FRT_TARGET_SECONDS", default=14400)
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
 NOTE_EDIT_WINDOW_MINUTES = env.int("NOTE_EDIT_WINDOW_MINUTES", default=15)
+# A user's pending digest notifications are mailed together once the oldest is this old.
+NOTIFICATION_DIGEST_MINUTES = env.int("NOTIFICATION_DIGEST_MINUTES", default=5)
+# Staff notification mail comes from a no-reply address, so a reply never lands in a customer
+# mailbox as a new ticket (quoting internal text).
+NOTIFICATION_FROM_EMAIL = env("NOTIFICATION_FROM_EMAIL", default="Tandem <no-reply@tandem.example>")
+# A handoff still pending after this long notifies the receiving team's lead (once).
+HANDOFF_OVERDUE_HOURS = env.int("HANDOFF_OVERDUE_HOURS", default=4)
 
 LOGGING = {
     "version": 1,

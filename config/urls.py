@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("inbox.urls")),
     path("", include("accounts.urls")),
     path("", include("automations.urls")),
+    path("", include("notes.urls")),
 ]

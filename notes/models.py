@@ -160,6 +160,22 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} for {self.recipient_id}"
 
+    @property
+    def target_url(self) -> str:
+        """Where the notification points: the exact note or handoff on the ticket page."""
+        if self.ticket_id:
+            base = f"/tickets/{self.ticket.number}/"
+            if self.note_id:
+                return f"{base}#note-{self.note_id}"
+            if self.handoff_id:
+                return f"{base}#handoff-{self.handoff_id}"
+            if self.data.get("event"):
+                return f"{base}#event-{self.data['event']}"
+            return base
+        if self.account_id:
+            return f"/accounts/{self.account_id}/"
+        return "/notifications/"
+
 
 class Delivery(models.TextChoices):
     IMMEDIATE = "immediate", "Immediately"

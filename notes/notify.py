@@ -47,4 +47,8 @@ def notify(
         )
         for uid in sorted(active_ids)
     ]
-    return Notification.objects.bulk_create(rows)
+    created = Notification.objects.bulk_create(rows)
+    from .delivery import notifications_enqueue  # e-mail after commit; the sweep backs it up
+
+    notifications_enqueue(notification_ids=[n.pk for n in created])
+    return created
