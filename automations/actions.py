@@ -114,11 +114,12 @@ def action_run(*, action: dict[str, Any], ticket: Ticket, rule: Rule) -> str:
         )
         return f"notified {len(recipients)}"
     if kind == "create_handoff":
+        from helpdesk.services import system_user
         from notes.services import handoff_create  # the collaboration capability
 
         handoff_create(
             ticket=ticket,
-            from_user=None,
+            from_user=system_user(),
             kind="escalate_to_success",
             reason=value,
             note_markdown=f"Escalated by rule “{rule.name}”.",

@@ -63,3 +63,23 @@ def login_reserve_attempt(*, username: str) -> bool:
 
 def login_succeeded(*, username: str) -> None:
     cache.delete(_login_key(username))
+
+
+SYSTEM_HANDLE = "tandem-bot"
+
+
+def system_user() -> User:
+    """The inactive account that automations act as where a person is required (handoffs)."""
+    user, created = User.objects.get_or_create(
+        username=SYSTEM_HANDLE,
+        defaults={
+            "first_name": "Tandem",
+            "last_name": "automation",
+            "role": "admin",
+            "is_active": False,
+        },
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

@@ -52,8 +52,16 @@ def _target_label(handoff: Handoff) -> str:
     return f"@{handoff.to_user.username}" if handoff.to_user_id else f"@{handoff.to_team.handle}"
 
 
+HANDOFF_TRIGGERS = {
+    "requested": "handoff_created",
+    "accepted": "handoff_answered",
+    "declined": "handoff_answered",
+    "returned": "handoff_answered",
+}
+
+
 def _handoff_event(*, handoff: Handoff, actor: User, action: str, **data: object) -> None:
-    event_record(
+    event = event_record(
         ticket=handoff.ticket,
         actor=actor,
         kind=EventKind.HANDOFF,
@@ -67,6 +75,10 @@ def _handoff_event(*, handoff: Handoff, actor: User, action: str, **data: object
             **data,
         },
     )
+    if action in HANDOFF_TRIGGERS:
+        from automations.engine import trigger  # rules sit on top of collaboration
+
+        trigger(kind=HANDOFF_TRIGGERS[action], ticket=handoff.ticket, event_key=f"event:{event.pk}")
 
 
 def _lock_pending_state(handoff: Handoff) -> Handoff:

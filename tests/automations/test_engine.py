@@ -507,3 +507,28 @@ def test_renewal_within_30_days_mentions_the_success_manager(
     account.save()
     assert time_rules_sweep() == 1
     assert "@sam renewal is close" in Note.objects.get(ticket=ticket).body_markdown
+
+
+def test_handoff_triggers_and_the_create_handoff_action(
+    contact, support_team, agent, success_manager
+):
+    from notes.models import Handoff
+    from notes.services import handoff_accept
+
+    make_rule(
+        "ticket_created",
+        [{"type": "create_handoff", "value": "churn_risk"}],
+        {"all": [{"field": "ticket.subject", "op": "contains", "value": "cancel"}]},
+        name="Cancellation → success",
+    )
+    make_rule("handoff_created", [{"type": "add_tags", "value": ["escalated"]}])
+    make_rule("handoff_answered", [{"type": "add_tags", "value": ["answered-by-csm"]}])
+    ticket = new_ticket(contact, support_team, subject="We want to cancel")
+    handoff = Handoff.objects.get(ticket=ticket)
+    assert handoff.to_user == success_manager  # the account's success manager by default
+    assert handoff.reason == "churn_risk"
+    assert "escalated" in tags(ticket)
+    handoff_accept(handoff=handoff, user=success_manager)
+    assert "answered-by-csm" in tags(ticket)
+    ticket.refresh_from_db()
+    assert ticket.assignee == success_manager
