@@ -1,0 +1,1 @@
+"""The e-mail channel: parse, thread and ingest inbound mail; IMAP polling; loop guards."""
