@@ -172,6 +172,12 @@ def _enqueue_send(outbound_id: int, countdown: int | None = None) -> None:
         logger.warning("send enqueue failed for %s", outbound_id)
 
 
+def _celery_is_eager() -> bool:
+    from config.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
 def _is_permanent(exc: Exception) -> bool:
     """Errors a retry cannot fix: bad headers, or every recipient refused with 5xx."""
     if isinstance(exc, BadHeaderError | ValueError | UnicodeError):
@@ -242,7 +248,8 @@ def outbound_send(*, outbound_id: int) -> str | None:
                 delivery_error=outbound.last_error,
                 sent_at=outbound.sent_at,
             )
-        if retry_in is not None:
+        if retry_in is not None and not _celery_is_eager():
+            # Eager Celery (embedded mode, tests) would retry at once: the sweep does it.
             transaction.on_commit(lambda: _enqueue_send(outbound_id, countdown=retry_in))
     return outbound.status
 
