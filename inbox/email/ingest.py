@@ -37,7 +37,14 @@ from inbox.models import (
 )
 from inbox.services import InboundContent, message_add_inbound, ticket_create
 
-from .parse import ParsedAttachment, ParsedEmail, clean_text, message_key_for, parse_email
+from .parse import (
+    ParsedAttachment,
+    ParsedEmail,
+    ParseError,
+    clean_text,
+    message_key_for,
+    parse_email,
+)
 from .threading import ticket_for_subject_token, ticket_for_thread, ticket_resolve_merged
 
 logger = logging.getLogger(__name__)
@@ -168,7 +175,10 @@ def _process(inbound: InboundEmail) -> _Outcome:
     raw = bytes(inbound.raw)
     if len(raw) > _setting("EMAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1024):
         return _flag_unparsed(inbound, parsed=None, reason=f"message too large ({len(raw)} B)")
-    parsed = parse_email(raw)
+    try:
+        parsed = parse_email(raw)
+    except ParseError as exc:
+        return _flag_unparsed(inbound, parsed=None, reason=str(exc))
     if not parsed.from_email:
         return _flag_unparsed(inbound, parsed=parsed, reason="no sender address (From)")
     if parsed.message_id and (
