@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Contact
@@ -119,6 +119,10 @@ def inbound_process(*, inbound_id: int) -> IngestResult:
         try:
             with transaction.atomic():
                 outcome = _process(inbound)
+        except (OperationalError, InterfaceError):
+            # The database, not the mail, failed: leave the raw row `received` so the next
+            # poll or the inbound sweep tries again, instead of flagging good mail.
+            raise
         except Exception as exc:
             logger.exception("inbound mail %s could not be processed", inbound.pk)
             reason = f"processing failed: {type(exc).__name__}: {exc}"[:1000]
@@ -140,7 +144,7 @@ def inbound_process(*, inbound_id: int) -> IngestResult:
             update_fields=["status", "error", "ticket", "message", "processed_at", "updated_at"]
         )
     result = _result(inbound, is_duplicate=False)
-    return IngestResult(**{**result.__dict__, "created_ticket": outcome.created_ticket})
+    return replace(result, created_ticket=outcome.created_ticket)
 
 
 def _result(inbound: InboundEmail, *, is_duplicate: bool) -> IngestResult:
@@ -252,7 +256,7 @@ def _limited_outcome(
     if ticket is None or ticket.status == Status.CLOSED:
         return _Outcome(InboundStatus.IGNORED, f"{reason}; raw kept for replay")
     notes = "; ".join(filter(None, [content.parse_notes, reason]))
-    content = InboundContent(**{**content.__dict__, "parse_notes": notes})
+    content = replace(content, parse_notes=notes)
     message = message_add_inbound(
         ticket=ticket, contact=contact, content=content, is_automatic=True
     )
@@ -306,7 +310,7 @@ def _flag_unparsed(inbound: InboundEmail, *, parsed: ParsedEmail | None, reason:
     if parsed is not None:
         content = _content(parsed, raw=raw, unparsed=True)
         notes = "; ".join(filter(None, [reason, content.parse_notes]))
-        content = InboundContent(**{**content.__dict__, "parse_notes": notes[:5000]})
+        content = replace(content, parse_notes=notes[:5000])
         sender, name, subject = parsed.from_email, parsed.from_name, parsed.subject
     else:
         preview = clean_text(raw[:RAW_PREVIEW_CHARS].decode("utf-8", "replace"))

@@ -150,3 +150,52 @@ def test_mail_from_our_own_address_is_ignored(mailbox, make_mail):
     result = email_ingest(raw=make_mail(sender="support@tandem.example"), mailbox=mailbox)
     assert result.status == InboundStatus.IGNORED
     assert Ticket.objects.count() == 0
+
+
+def test_reply_to_header_is_not_an_identity(mailbox, make_mail):
+    result = email_ingest(raw=make_mail(Reply_To="mallory@evil.example"), mailbox=mailbox)
+    ticket = Ticket.objects.get(pk=result.ticket_id)
+    assert ticket.requester.email == "carol@acme.example"
+    assert not Contact.objects.filter(email="mallory@evil.example").exists()
+
+
+def test_control_looking_headers_are_ignored(mailbox, make_mail, agent):
+    result = email_ingest(
+        raw=make_mail(
+            X_Tandem_Priority="urgent",
+            X_Helpdesk_Assignee=agent.username,
+            X_Helpdesk_Status="closed",
+        ),
+        mailbox=mailbox,
+    )
+    ticket = Ticket.objects.get(pk=result.ticket_id)
+    assert (ticket.priority, ticket.assignee, ticket.status) == ("normal", None, Status.NEW)
+
+
+def test_deleted_ticket_is_not_reimported(mailbox, make_mail):
+    raw = make_mail(message_id="<deleted@acme.example>")
+    Ticket.objects.filter(pk=email_ingest(raw=raw, mailbox=mailbox).ticket_id).delete()
+    again = email_ingest(raw=raw, mailbox=mailbox)
+    assert again.is_duplicate
+    assert Ticket.objects.count() == 0
+
+
+def test_reply_to_a_merged_ticket_lands_on_the_surviving_one(first, mailbox, make_mail):
+    survivor = Ticket.objects.get(
+        pk=email_ingest(raw=make_mail(subject="Survivor"), mailbox=mailbox).ticket_id
+    )
+    Ticket.objects.filter(pk=first.pk).update(merged_into=survivor)
+    result = email_ingest(raw=make_mail(In_Reply_To="<first@acme.example>"), mailbox=mailbox)
+    assert result.ticket_id == survivor.pk
+
+
+def test_oversized_mail_is_kept_raw_as_a_flagged_ticket(mailbox, make_mail, settings):
+    settings.EMAIL_MAX_MESSAGE_BYTES = 1000
+    raw = make_mail(body="z" * 5000)
+    result = email_ingest(raw=raw, mailbox=mailbox)
+    assert result.status == InboundStatus.FAILED
+    ticket = Ticket.objects.get(pk=result.ticket_id)
+    assert ticket.is_unparsed
+    message = ticket.messages.get()
+    assert "too large" in message.parse_notes
+    assert bytes(message.raw_source) == raw
