@@ -11,12 +11,13 @@ from __future__ import annotations
 import html
 import logging
 import smtplib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 
 from django.conf import settings
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from helpdesk.models import Mailbox
@@ -254,12 +255,19 @@ def outbound_send(*, outbound_id: int) -> str | None:
     return outbound.status
 
 
-def outbound_sweep(*, now: object = None) -> list[int]:
-    """Ids of queued rows whose next attempt is due; the caller sends them."""
+def outbound_sweep(*, now: datetime | None = None) -> list[int]:
+    """Ids of queued rows whose next attempt is due; the caller sends them.
+
+    Rows written without a next attempt time (other producers of system mail) count as
+    due once they are a minute old, so their own on-commit task goes first.
+    """
     now = now or timezone.now()
+    due = Q(next_attempt_at__lte=now) | Q(
+        next_attempt_at__isnull=True, created_at__lte=now - timedelta(seconds=60)
+    )
     return list(
-        OutboundEmail.objects.filter(status=DeliveryStatus.QUEUED, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
+        OutboundEmail.objects.filter(due, status=DeliveryStatus.QUEUED)
+        .order_by("created_at")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
 

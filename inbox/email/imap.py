@@ -60,7 +60,11 @@ def _poll_lock(mailbox_id: int):
 
 
 def _connect(mailbox: Mailbox) -> imaplib.IMAP4:
-    if mailbox.imap_use_tls:
+    """IMAPS (993) with TLS on; STARTTLS on port 143 with TLS on; plain only when off."""
+    if mailbox.imap_use_tls and mailbox.imap_port == 143:
+        client = imaplib.IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=TIMEOUT_SECONDS)
+        client.starttls(ssl_context=ssl.create_default_context())
+    elif mailbox.imap_use_tls:
         client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
             mailbox.imap_host,
             mailbox.imap_port,

@@ -174,3 +174,14 @@ def test_poller_killed_between_fetch_and_store_refetches_and_stores_once(dovecot
     assert InboundEmail.objects.count() == 1
     assert list(Ticket.objects.values_list("subject", flat=True)) == ["Survives a kill"]
     assert all("\\Seen" in flags for flags in dovecot.flags().values())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_poller_of_the_same_mailbox_steps_aside(dovecot, imap_mailbox):
+    dovecot.append(*_mails(1, prefix="lock"))
+    with psycopg.connect(_conninfo(), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [7_201_001, imap_mailbox.pk])
+        assert mailbox_poll(mailbox_id=imap_mailbox.pk).skipped
+        assert InboundEmail.objects.count() == 0
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", [7_201_001, imap_mailbox.pk])
+    assert mailbox_poll(mailbox_id=imap_mailbox.pk).stored == 1
