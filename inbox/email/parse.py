@@ -384,8 +384,10 @@ class _Walker:
         inner = payload[0] if isinstance(payload, list) and payload else None
         try:
             data = inner.as_bytes(policy=policy.default) if inner is not None else b""
-        except Exception:
-            data = str(payload).encode("utf-8", "surrogateescape")
+        except Exception:  # an inner message too broken to re-serialise
+            data = b""
+        if not data and isinstance(payload, str):
+            data = payload.encode("utf-8", "surrogateescape")
         subject = clean_line(header(inner, "Subject"), 150) if inner is not None else ""
         self._attach(
             filename=self._filename(part) or f"{subject or 'forwarded message'}.eml",

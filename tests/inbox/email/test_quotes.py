@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.template import Context, Template
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inbox.email.quotes import mail_split
 
@@ -71,3 +73,13 @@ def test_template_filter_keeps_autoescaping():
     )
     out = template.render(Context({"text": "<b>hi</b>\n\n> <script>x</script>"}))
     assert out == "&lt;b&gt;hi&lt;/b&gt;|&gt; &lt;script&gt;x&lt;/script&gt;"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab >-_\n:OnwroteFrSe"), max_size=300))
+def test_split_never_raises_and_loses_no_line(text):
+    parts = mail_split(text)
+    kept = "\n".join([parts.body, parts.signature, parts.quoted])
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if line.strip():
+            assert line.rstrip() in kept
