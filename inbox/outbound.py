@@ -111,7 +111,9 @@ def reply_enqueue(*, message: Message) -> OutboundEmail | None:
         from_email.lower(),
         *(e.lower() for e in Mailbox.objects.values_list("email", flat=True)),
     }
-    quote = quote_history(ticket, exclude_id=message.pk)
+    # An automatic mail quotes nothing: with a forged From, quoting the inbound text would
+    # relay an attacker's content to a victim (backscatter).
+    quote = "" if message.is_automatic else quote_history(ticket, exclude_id=message.pk)
     body_text = f"{message.body_text.rstrip()}\n\n{quote}" if quote else message.body_text
     body_html = ""
     if message.body_html:

@@ -47,6 +47,7 @@ def test_new_ticket_is_acknowledged_once_as_auto_replied(
     assert ack["In-Reply-To"] == "<new1@acme.example>"
     assert ack["Subject"] == f"Re: Printer on fire [#{ticket.number}]"
     assert "Thanks, we got it." in ack.get_content()
+    assert "printer is on fire" not in ack.get_content()  # no backscatter of their text
     automatic = ticket.messages.get(is_automatic=True)
     assert automatic.delivery_status == DeliveryStatus.SENT
     ticket.refresh_from_db()
