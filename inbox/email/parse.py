@@ -29,6 +29,7 @@ from .loops import LoopSignals, loop_signals
 
 MAX_DEPTH = 20  # nested multiparts deeper than this are not walked (poison mail)
 MAX_PARTS = 500  # parts beyond this are left in the raw source only
+MAX_RECIPIENTS = 50  # addresses kept per header (and so CCs added per mail)
 MAX_BODY_CHARS = 1_000_000  # text kept on the message; the raw source keeps the rest
 
 _MSGID_RE = re.compile(r"<[^<>\s]{1,900}>")
@@ -312,8 +313,8 @@ def parse_email(raw: bytes) -> ParsedEmail:
         from_email=from_email,
         from_name=from_name,
         reply_to=reply_to,
-        to=[addr for _n, addr in _addresses(msg, "To")],
-        cc=[addr for _n, addr in _addresses(msg, "Cc")],
+        to=[addr for _n, addr in _addresses(msg, "To")][:MAX_RECIPIENTS],
+        cc=[addr for _n, addr in _addresses(msg, "Cc")][:MAX_RECIPIENTS],
         body_text=body_text,
         body_html=body_html,
         attachments=walker.attachments,
