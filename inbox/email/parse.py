@@ -31,6 +31,8 @@ MAX_DEPTH = 20  # nested multiparts deeper than this are not walked (poison mail
 MAX_PARTS = 500  # parts beyond this are left in the raw source only
 MAX_RECIPIENTS = 50  # addresses kept per header (and so CCs added per mail)
 MAX_BODY_CHARS = 1_000_000  # text kept on the message; the raw source keeps the rest
+MAX_HTML_CHARS = 2_000_000
+MAX_HTML_UNCLOSED = 3_000  # unclosed tags; real mail has a few dozen
 
 _MSGID_RE = re.compile(r"<[^<>\s]{1,900}>")
 _ADDRESS_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
@@ -172,6 +174,17 @@ def clean_line(value: str, limit: int = 998) -> str:
     return " ".join(clean_text(value).split())[:limit]
 
 
+_TAG_RE = re.compile(r"<[^>]{0,2000}>")
+_OPEN_TAG_RE = re.compile(r"<[A-Za-z]")
+
+
+def _html_is_tractable(markup: str) -> bool:
+    """Small enough and shallow enough (opened minus closed tags) to sanitise quickly."""
+    if len(markup) > MAX_HTML_CHARS:
+        return False
+    return len(_OPEN_TAG_RE.findall(markup)) - markup.count("</") <= MAX_HTML_UNCLOSED
+
+
 def html_to_text(markup: str) -> str:
     """Plain text of an HTML body, for search and for quoting."""
     markup = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</tr>|</li>|</h\d>", "\n", markup)
@@ -297,6 +310,13 @@ def parse_email(raw: bytes) -> ParsedEmail:
     walker.visit(msg, 0)
     body_text = "\n\n".join(t for t in walker.texts if t.strip())
     html_src = "\n".join(walker.htmls)
+    if html_src and not _html_is_tractable(html_src):
+        # The sanitiser's tree building grows with the square of the nesting depth: a
+        # poison mail of 50,000 unclosed tags would take minutes. Keep its text only.
+        notes.append("HTML too large or too deeply nested; shown as text, kept in the raw")
+        if not body_text:
+            body_text = html.unescape(_TAG_RE.sub(" ", html_src[:MAX_BODY_CHARS]))
+        html_src = ""
     body_html = sanitize_html(html_src) if html_src else ""
     if not body_text and html_src:
         body_text = html_to_text(html_src)
