@@ -45,7 +45,13 @@ from .parse import (
     message_key_for,
     parse_email,
 )
-from .threading import ticket_for_subject_token, ticket_for_thread, ticket_resolve_merged
+from .quotes import mail_split
+from .threading import (
+    staff_notification_for_thread,
+    ticket_for_subject_token,
+    ticket_for_thread,
+    ticket_resolve_merged,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +207,10 @@ def _process(inbound: InboundEmail) -> _Outcome:
         if marked:
             return _Outcome(InboundStatus.IGNORED, f"bounce of our mail: {loop.bounce_reason}")
 
+    notification = staff_notification_for_thread(thread_ids=parsed.thread_ids)
+    if notification is not None:
+        return _staff_reply_as_note(notification, parsed)
+
     mailbox = inbound.mailbox or _mailbox_for(parsed)
     ticket = ticket_for_thread(thread_ids=parsed.thread_ids) or ticket_for_subject_token(
         subject=parsed.subject, sender_email=parsed.from_email
@@ -245,6 +255,32 @@ def _process(inbound: InboundEmail) -> _Outcome:
         ticket_id=ticket.pk,
         message_id=message.pk,
         created_ticket=created_ticket,
+    )
+
+
+def _staff_reply_as_note(notification: OutboundEmail, parsed: ParsedEmail) -> _Outcome:
+    """Keep an e-mailed answer to a staff notification as an internal note, never public.
+
+    The sender is not verified (no trusted DKIM/DMARC result), so the note has no author
+    and says who the mail claims to be from; it is not an agent action.
+    """
+    from notes.services import note_create  # notes sits above inbox; import on use
+
+    if notification.ticket is None:
+        return _Outcome(InboundStatus.IGNORED, "reply to a staff notification without ticket")
+    text = mail_split(parsed.body_text).body.strip() or "(empty reply)"
+    note = note_create(
+        ticket=notification.ticket,
+        author=None,
+        body_markdown=(
+            f"E-mail reply to a staff notification from {parsed.from_email}"
+            f" (sender not verified):\n\n{text}"
+        ),
+    )
+    return _Outcome(
+        InboundStatus.PROCESSED,
+        f"reply to a staff notification: kept as internal note {note.pk}",
+        ticket_id=notification.ticket_id,
     )
 
 

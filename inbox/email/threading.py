@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import re
 
-from inbox.models import Message, OutboundEmail, Ticket
+from inbox.models import Message, OutboundEmail, OutboundKind, Ticket
+
+# Mail to staff about a ticket. A reply to it is staff talk and must never become a public
+# message that a later customer reply would quote (Odoo #15621).
+STAFF_KINDS = (OutboundKind.NOTIFICATION, OutboundKind.DIGEST)
 
 SUBJECT_TOKEN_RE = re.compile(r"\[#(\d{1,9})\]")
 
@@ -24,14 +28,27 @@ def ticket_for_thread(*, thread_ids: list[str]) -> Ticket | None:
         Message.objects.filter(message_id__in=thread_ids).values_list("message_id", "ticket_id")
     )
     # Outbox rows carry the Message-ID of mail we sent without a timeline message.
-    for message_id, ticket_id in OutboundEmail.objects.filter(
-        message_id__in=thread_ids, ticket__isnull=False
-    ).values_list("message_id", "ticket_id"):
+    for message_id, ticket_id in (
+        OutboundEmail.objects.filter(message_id__in=thread_ids, ticket__isnull=False)
+        .exclude(kind__in=STAFF_KINDS)
+        .values_list("message_id", "ticket_id")
+    ):
         found.setdefault(message_id, ticket_id)
     for message_id in thread_ids:  # In-Reply-To first, then References newest first
         if message_id in found:
             return Ticket.objects.select_related("requester").get(pk=found[message_id])
     return None
+
+
+def staff_notification_for_thread(*, thread_ids: list[str]) -> OutboundEmail | None:
+    """The staff notification this mail answers, if it answers one."""
+    if not thread_ids:
+        return None
+    return (
+        OutboundEmail.objects.filter(message_id__in=thread_ids, kind__in=STAFF_KINDS)
+        .select_related("ticket")
+        .first()
+    )
 
 
 def ticket_for_subject_token(*, subject: str, sender_email: str) -> Ticket | None:

@@ -210,3 +210,40 @@ def test_reply_to_our_notification_message_id_is_ignored(mailbox, make_mail):
     echoed = email_ingest(raw=make_mail(message_id="<notify-2@tandem.example>"), mailbox=mailbox)
     assert echoed.status == InboundStatus.IGNORED
     assert Ticket.objects.count() == 0
+
+
+def test_agent_reply_to_a_staff_notification_becomes_an_internal_note(
+    mailbox, make_mail, agent, smtp_server, django_capture_on_commit_callbacks
+):
+    from notes.models import Note
+
+    ticket = Ticket.objects.get(pk=email_ingest(raw=make_mail(), mailbox=mailbox).ticket_id)
+    OutboundEmail.objects.create(
+        kind=OutboundKind.NOTIFICATION,
+        ticket=ticket,
+        from_email="support@tandem.example",
+        to=[agent.email],
+        subject=f"You were mentioned on #{ticket.number}",
+        body_text="Internal: the customer is about to churn",
+        message_id="<notify-3@tandem.example>",
+    )
+    result = email_ingest(
+        raw=make_mail(
+            sender=agent.email,
+            subject=f"Re: You were mentioned on #{ticket.number}",
+            body="INTERNAL-ONLY: offer them a discount\n\nOn Mon, Tandem wrote:\n> Internal",
+            In_Reply_To="<notify-3@tandem.example>",
+        ),
+        mailbox=mailbox,
+    )
+    assert result.status == InboundStatus.PROCESSED
+    assert ticket.messages.count() == 1  # nothing public was added
+    note = Note.objects.get(ticket=ticket)
+    assert "INTERNAL-ONLY: offer them a discount" in note.body_markdown
+    assert "> Internal" not in note.body_markdown
+    assert note.author is None  # an unverified mail is not an agent action
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reply_create(ticket=ticket, author=agent, body_text="Public answer")
+    assert all(b"INTERNAL-ONLY" not in raw for raw in smtp_server.messages)
+    assert len(smtp_server.messages) == 1
