@@ -245,14 +245,16 @@ def message_add_inbound(
     if ticket.status == Status.CLOSED:
         raise InvalidTransition("A closed ticket takes no new messages; open a follow-up.")
     message = _message_create_inbound(ticket=ticket, contact=contact, content=content, now=now)
-    fields = ["last_customer_message_at", "updated_at"]
-    ticket.last_customer_message_at = now
+    fields = ["updated_at"]
+    if not is_automatic:  # an auto-reply is not the customer talking (SLA clocks)
+        ticket.last_customer_message_at = now
+        fields.append("last_customer_message_at")
     if ticket.status in (Status.SOLVED, Status.PENDING) and not is_automatic:
         was_solved = ticket.status == Status.SOLVED
         fields += _apply_status_facts(ticket, Status.OPEN, now)
         if was_solved:
             event_record(ticket=ticket, actor=None, kind=EventKind.REOPENED, data={})
-    if ticket.snoozed_until is not None:
+    if ticket.snoozed_until is not None and not is_automatic:
         ticket.snoozed_until = None  # a customer reply wakes a snoozed ticket
         fields.append("snoozed_until")
     ticket.save(update_fields=sorted(set(fields)))

@@ -238,6 +238,8 @@ def _process(inbound: InboundEmail) -> _Outcome:
         )
         message = ticket.messages.get()
         created_ticket = True
+    if loop.is_auto:  # shown as an auto-reply; never counts as the customer talking
+        Message.objects.filter(pk=message.pk).update(is_automatic=True)
     _attachments_save(message=message, attachments=parsed.attachments)
     if created_ticket or _is_participant(ticket, parsed.from_email):
         _ccs_save(ticket=ticket, parsed=parsed, ours=ours)

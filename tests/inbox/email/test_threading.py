@@ -117,10 +117,13 @@ def test_auto_reply_on_a_solved_ticket_does_not_reopen_it(first, agent, mailbox,
         ),
         mailbox=mailbox,
     )
+    before = first.last_customer_message_at
     first.refresh_from_db()
     assert first.status == Status.SOLVED
     assert first.reopen_count == 0
-    assert first.messages.filter(subject="Automatic reply: out of office").exists()
+    assert first.last_customer_message_at == before
+    auto = first.messages.get(subject="Automatic reply: out of office")
+    assert auto.is_automatic
 
 
 def test_same_message_id_twice_makes_one_message(mailbox, make_mail):
