@@ -26,6 +26,7 @@ class LoopSignals:
     bounced_message_ids: list[str] = field(default_factory=list)
     bounce_reason: str = ""
     null_return_path: bool = False
+    original_message_ids: list[str] = field(default_factory=list)  # what an MDN is about
 
     @property
     def is_auto(self) -> bool:
@@ -72,6 +73,7 @@ def loop_signals(msg: EmailMessage, *, from_email: str) -> LoopSignals:
     local_part = from_email.partition("@")[0].lower()
     if content_type == "multipart/report" and report_type == "disposition-notification":
         reasons.append("read receipt (MDN)")
+        signals.original_message_ids = _original_ids(msg)
     elif (content_type == "multipart/report" and report_type == "delivery-status") or (
         local_part in _BOUNCE_SENDERS and _BOUNCE_SUBJECT_RE.search(_get(msg, "Subject"))
     ):
@@ -82,6 +84,18 @@ def loop_signals(msg: EmailMessage, *, from_email: str) -> LoopSignals:
         reasons.append(f"sent by {local_part}")
     signals.auto_reason = "; ".join(reasons)
     return signals
+
+
+def _original_ids(msg: EmailMessage) -> list[str]:
+    """Original-Message-ID of a read receipt (RFC 8098), so it joins its thread."""
+    for part in msg.walk():
+        if part.get_content_type() == "message/disposition-notification":
+            try:
+                text = part.as_string()
+            except Exception:  # unreadable report part: no thread hint
+                return []
+            return re.findall(r"(?im)^original-message-id:\s*(<[^<>\s]+>)", text)[:5]
+    return []
 
 
 def _read_bounce(msg: EmailMessage, signals: LoopSignals) -> None:

@@ -80,6 +80,7 @@ class ParsedEmail:
         """In-Reply-To first, then every References entry, newest first (RFC 5322 3.6.4)."""
         ids = [self.in_reply_to] if self.in_reply_to else []
         ids += [ref for ref in reversed(self.references) if ref not in ids]
+        ids += [ref for ref in self.loop.original_message_ids if ref not in ids]
         return ids
 
 

@@ -20,7 +20,11 @@ from inbox.email.ingest import email_ingest
 def iter_raw(source: str) -> Iterator[tuple[str, bytes]]:
     """Yield (label, raw bytes) for each message at `source`."""
     if source == "-":
-        yield "stdin", sys.stdin.buffer.read()
+        raw = sys.stdin.buffer.read()
+        if raw.startswith(b"From "):
+            # An MTA pipe may prepend the mbox "From sender date" line: not part of the mail.
+            raw = raw.partition(b"\n")[2]
+        yield "stdin", raw
         return
     path = Path(source)
     if path.is_dir():

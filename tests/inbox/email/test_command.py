@@ -101,3 +101,15 @@ def test_same_mail_to_two_mailboxes_makes_one_ticket_and_one_ack(
     assert not ticket.ccs.filter(
         email__in=["support@tandem.example", "billing@tandem.example"]
     ).exists()
+
+
+def test_stdin_with_an_mbox_from_line_from_an_mta_pipe(monkeypatch, mailbox):
+    raw = (
+        b"From carol@acme.example Mon Nov  2 10:00:00 2026\n"
+        b"From: carol@acme.example\nTo: support@tandem.example\nSubject: Piped\n\nHi\n"
+    )
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
+    _run("-")
+    row = InboundEmail.objects.get()
+    assert not bytes(row.raw).startswith(b"From carol")
+    assert Ticket.objects.get().subject == "Piped"

@@ -247,3 +247,22 @@ def test_agent_reply_to_a_staff_notification_becomes_an_internal_note(
         reply_create(ticket=ticket, author=agent, body_text="Public answer")
     assert all(b"INTERNAL-ONLY" not in raw for raw in smtp_server.messages)
     assert len(smtp_server.messages) == 1
+
+
+def test_read_receipt_joins_its_thread_quietly(mailbox, make_mail, agent, ack_mailbox):
+    ticket = Ticket.objects.get(pk=email_ingest(raw=make_mail(), mailbox=mailbox).ticket_id)
+    reply = reply_create(ticket=ticket, author=agent, body_text="Fixed")
+    mdn = (
+        "From: carol@acme.example\r\nTo: support@tandem.example\r\n"
+        "Subject: Read: Printer on fire\r\nMessage-ID: <mdn-1@acme.example>\r\n"
+        'Content-Type: multipart/report; report-type=disposition-notification; boundary="R"\r\n'
+        "\r\n--R\r\nContent-Type: text/plain\r\n\r\nYour message was displayed.\r\n"
+        "--R\r\nContent-Type: message/disposition-notification\r\n\r\n"
+        "Final-Recipient: rfc822; carol@acme.example\r\n"
+        f"Original-Message-ID: {reply.message_id}\r\n"
+        "Disposition: manual-action/MDN-sent-manually; displayed\r\n--R--\r\n"
+    ).encode()
+    result = email_ingest(raw=mdn, mailbox=mailbox)
+    assert result.ticket_id == ticket.pk
+    assert Message.objects.get(pk=result.message_id).is_automatic
+    assert Ticket.objects.count() == 1
