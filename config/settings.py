@@ -184,6 +184,9 @@ EMAIL_SENDER_TICKET_LIMIT = env.int("EMAIL_SENDER_TICKET_LIMIT", default=20)
 EMAIL_SENDER_TICKET_WINDOW_SECONDS = env.int("EMAIL_SENDER_TICKET_WINDOW_SECONDS", default=3600)
 # At most one auto-acknowledgement per address per window (RFC 3834 section 2).
 EMAIL_ACK_WINDOW_SECONDS = env.int("EMAIL_ACK_WINDOW_SECONDS", default=24 * 3600)
+# authserv-ids of our own MTA in Authentication-Results (RFC 8601). When set, a mail
+# without an aligned DMARC/DKIM pass cannot join a ticket by its [#n] subject token.
+EMAIL_TRUSTED_AUTHSERV_IDS = env.list("EMAIL_TRUSTED_AUTHSERV_IDS", default=[])
 # Key for the per-mailbox tokens of the HTTP inbound hook; empty means SECRET_KEY.
 INBOUND_MAIL_SECRET = env("INBOUND_MAIL_SECRET", default="")
 

@@ -212,9 +212,12 @@ def _process(inbound: InboundEmail) -> _Outcome:
         return _staff_reply_as_note(notification, parsed)
 
     mailbox = inbound.mailbox or _mailbox_for(parsed)
-    ticket = ticket_for_thread(thread_ids=parsed.thread_ids) or ticket_for_subject_token(
-        subject=parsed.subject, sender_email=parsed.from_email
-    )
+    ticket = ticket_for_thread(thread_ids=parsed.thread_ids)
+    if ticket is None and parsed.sender_verified is not False:
+        # The subject token trusts the From address: not when our MTA says it is forged.
+        ticket = ticket_for_subject_token(subject=parsed.subject, sender_email=parsed.from_email)
+    if parsed.sender_verified is False:
+        parsed.notes.append("sender not verified (no aligned DMARC/DKIM pass from our MTA)")
     contact = contact_get_or_create(email=parsed.from_email, name=parsed.from_name)
     content = _content(parsed, raw=None)
     created_ticket = False

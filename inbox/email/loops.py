@@ -137,3 +137,40 @@ def _read_bounce(msg: EmailMessage, signals: LoopSignals) -> None:
                 ids += re.findall(r"(?im)^\s*message-id:\s*(<[^<>\s]+>)", text)
     signals.bounced_message_ids = list(dict.fromkeys(ids))
     signals.bounce_reason = diagnostic[:500] or "delivery failed (bounce)"
+
+
+def sender_verified(msg: EmailMessage, *, from_email: str, trusted: list[str]) -> bool | None:
+    """Did our own MTA see an aligned DMARC (or DKIM) pass for the From domain? (RFC 8601)
+
+    None when no trusted authserv-id is configured. Only the topmost header carrying a
+    trusted authserv-id counts: our MTA prepends its own, and anything below it came with
+    the mail and may be forged.
+    """
+    if not trusted:
+        return None
+    domain = from_email.rpartition("@")[2].lower()
+    try:
+        values = [str(v) for v in (msg.get_all("Authentication-Results") or [])]
+    except Exception:
+        values = [str(v) for k, v in msg.raw_items() if k.lower() == "authentication-results"]
+    wanted = {t.lower() for t in trusted}
+    for value in values:
+        authserv = (value.split(";", 1)[0].split() or [""])[0].lower()
+        if authserv not in wanted:
+            continue
+        text = " ".join(value.split()).lower()
+        dmarc = re.search(r"\bdmarc=pass\b[^;]*?header\.from=([^\s;]+)", text)
+        if dmarc and _aligned(dmarc.group(1), domain):
+            return True
+        return any(
+            _aligned(d, domain) for d in re.findall(r"\bdkim=pass\b[^;]*?header\.d=([^\s;]+)", text)
+        )
+    return False
+
+
+def _aligned(signer: str, domain: str) -> bool:
+    """Relaxed alignment (RFC 7489 3.1): the same domain or one a subdomain of the other."""
+    signer = signer.strip().lower().rstrip(".")
+    return bool(domain) and (
+        signer == domain or domain.endswith("." + signer) or signer.endswith("." + domain)
+    )

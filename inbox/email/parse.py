@@ -25,7 +25,7 @@ from django.conf import settings
 
 from helpdesk.sanitize import sanitize_html
 
-from .loops import LoopSignals, loop_signals
+from .loops import LoopSignals, loop_signals, sender_verified
 
 MAX_DEPTH = 20  # nested multiparts deeper than this are not walked (poison mail)
 MAX_PARTS = 500  # parts beyond this are left in the raw source only
@@ -74,6 +74,8 @@ class ParsedEmail:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     loop: LoopSignals = field(default_factory=LoopSignals)
+    # True/False from our trusted MTA's Authentication-Results; None when not configured.
+    sender_verified: bool | None = None
 
     @property
     def thread_ids(self) -> list[str]:
@@ -341,6 +343,11 @@ def parse_email(raw: bytes) -> ParsedEmail:
         attachments=walker.attachments,
         notes=notes,
         loop=loop_signals(msg, from_email=from_email),
+        sender_verified=sender_verified(
+            msg,
+            from_email=from_email,
+            trusted=list(getattr(settings, "EMAIL_TRUSTED_AUTHSERV_IDS", []) or []),
+        ),
     )
 
 

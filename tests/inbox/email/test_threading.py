@@ -202,3 +202,46 @@ def test_oversized_mail_is_kept_raw_as_a_flagged_ticket(mailbox, make_mail, sett
     message = ticket.messages.get()
     assert "too large" in message.parse_notes
     assert bytes(message.raw_source) == raw
+
+
+@pytest.fixture
+def trusted_mta(settings):
+    settings.EMAIL_TRUSTED_AUTHSERV_IDS = ["mx.tandem.example"]
+
+
+@pytest.mark.parametrize(
+    ("results", "joins"),
+    [
+        (["mx.tandem.example; dmarc=pass (p=reject) header.from=acme.example"], True),
+        (["mx.tandem.example; dkim=pass header.d=mail.acme.example; spf=fail"], True),
+        (["mx.tandem.example; dmarc=fail header.from=acme.example"], False),
+        (["mx.tandem.example; dkim=pass header.d=evil.example"], False),
+        (["evil.example; dmarc=pass header.from=acme.example"], False),  # not our MTA
+        # ours on top says fail; a forged "pass" further down came with the mail
+        (
+            [
+                "mx.tandem.example; dmarc=fail header.from=acme.example",
+                "mx.tandem.example; dmarc=pass header.from=acme.example",
+            ],
+            False,
+        ),
+        ([], False),
+    ],
+)
+def test_subject_token_needs_a_verified_sender_when_our_mta_is_configured(
+    trusted_mta, first, mailbox, results, joins
+):
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    for value in results:
+        mail["Authentication-Results"] = value
+    mail["From"] = "Carol Customer <carol@acme.example>"
+    mail["To"] = "support@tandem.example"
+    mail["Subject"] = f"Re: [#{first.number}]"
+    mail["Message-ID"] = "<ar-test@acme.example>"
+    mail.set_content("Spoofed or not?")
+    result = email_ingest(raw=mail.as_bytes(), mailbox=mailbox)
+    assert (result.ticket_id == first.pk) is joins
+    message = Message.objects.get(pk=result.message_id)
+    assert ("sender not verified" in message.parse_notes) is not joins
