@@ -23,7 +23,15 @@ from django.utils import timezone
 from helpdesk.models import Mailbox
 
 from .email.quotes import mail_split
-from .models import DeliveryStatus, Direction, Message, OutboundEmail, OutboundKind, Ticket
+from .models import (
+    Attachment,
+    DeliveryStatus,
+    Direction,
+    Message,
+    OutboundEmail,
+    OutboundKind,
+    Ticket,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +230,7 @@ def outbound_send(*, outbound_id: int) -> str | None:
             )
             if outbound.body_html:
                 mail.attach_alternative(outbound.body_html, "text/html")
+            _attach_files(mail, outbound)
             mail.send(fail_silently=False)
         except Exception as exc:
             outbound.last_error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -255,6 +264,15 @@ def outbound_send(*, outbound_id: int) -> str | None:
             # Eager Celery (embedded mode, tests) would retry at once: the sweep does it.
             transaction.on_commit(lambda: _enqueue_send(outbound_id, countdown=retry_in))
     return outbound.status
+
+
+def _attach_files(mail: EmailMultiAlternatives, outbound: OutboundEmail) -> None:
+    """Attach the files of the reply's timeline message (never a note's files)."""
+    if not outbound.ticket_message_id:
+        return
+    for attachment in Attachment.objects.filter(message_id=outbound.ticket_message_id):
+        with attachment.file.open("rb") as handle:
+            mail.attach(attachment.filename, handle.read(), attachment.content_type)
 
 
 def outbound_sweep(*, now: datetime | None = None) -> list[int]:

@@ -177,3 +177,27 @@ def test_sweep_picks_up_rows_written_without_a_next_attempt(smtp_server):
     )
     assert outbound_sweep() == []  # a minute's grace for its own task
     assert outbound_sweep(now=timezone.now() + timedelta(minutes=2)) == [row.pk]
+
+
+def test_files_of_the_reply_are_attached(ticket, agent, smtp_server):
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from inbox.models import Attachment
+
+    message = reply_create(ticket=ticket, author=agent, body_text="The manual is attached.")
+    data = b"%PDF-1.4 manual"
+    Attachment.objects.create(
+        message=message,
+        file=ContentFile(data, name="manual.pdf"),
+        filename="Руководство.pdf",
+        content_type="application/pdf",
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    send_outbound_task(OutboundEmail.objects.get(ticket_message=message).pk)
+    [mail] = smtp_server.parsed()
+    [part] = list(mail.iter_attachments())
+    assert part.get_filename() == "Руководство.pdf"
+    assert part.get_content() == data
