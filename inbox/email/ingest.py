@@ -327,8 +327,8 @@ def _mailbox_for(parsed: ParsedEmail) -> Mailbox | None:
 
 def _content(parsed: ParsedEmail, *, raw: bytes | None, unparsed: bool = False) -> InboundContent:
     message_id = parsed.message_id
-    if message_id and Message.objects.filter(message_id=message_id).exists():
-        message_id = None
+    if unparsed and message_id and Message.objects.filter(message_id=message_id).exists():
+        message_id = None  # a flagged copy must not trip the unique Message-ID
     return InboundContent(
         body_text=parsed.body_text,
         body_html=parsed.body_html,
