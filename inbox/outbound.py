@@ -80,7 +80,7 @@ def thread_headers(ticket: Ticket, *, exclude_id: int | None = None) -> dict[str
 def quote_history(ticket: Ticket, *, exclude_id: int | None = None) -> str:
     """A trimmed quote of the latest public messages, newest first, for the mail body."""
     messages = list(
-        Message.objects.filter(ticket=ticket, is_unparsed=False)
+        Message.objects.filter(ticket=ticket, is_unparsed=False, is_automatic=False)
         .exclude(pk=exclude_id)
         .select_related("author_user", "author_contact")
         .order_by("-created_at", "-id")[:QUOTE_MESSAGES]
@@ -136,7 +136,9 @@ def reply_enqueue(*, message: Message) -> OutboundEmail | None:
         ticket=ticket,
         from_email=from_email,
         to=[ticket.requester.email],
-        cc=[
+        cc=[]
+        if message.is_automatic  # an automatic answer goes to the sender only (RFC 3834)
+        else [
             e
             for e in ticket.ccs.values_list("email", flat=True)
             if e.lower() not in ours and e.lower() != ticket.requester.email.lower()

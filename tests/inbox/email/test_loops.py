@@ -32,7 +32,9 @@ def test_new_ticket_is_acknowledged_once_as_auto_replied(
     ack_mailbox, make_mail, smtp_server, django_capture_on_commit_callbacks
 ):
     first = _ingest(
-        make_mail(message_id="<new1@acme.example>"), ack_mailbox, django_capture_on_commit_callbacks
+        make_mail(message_id="<new1@acme.example>", Cc="dan@acme.example"),
+        ack_mailbox,
+        django_capture_on_commit_callbacks,
     )
     second = _ingest(
         make_mail(subject="Another thing"), ack_mailbox, django_capture_on_commit_callbacks
@@ -44,6 +46,8 @@ def test_new_ticket_is_acknowledged_once_as_auto_replied(
     ticket = Ticket.objects.get(pk=first.ticket_id)
     assert ack["Auto-Submitted"] == "auto-replied"
     assert ack["X-Auto-Response-Suppress"] == "All"
+    assert "Cc" not in ack  # the sender only
+    assert smtp_server.envelopes[0][1] == ["carol@acme.example"]
     assert ack["In-Reply-To"] == "<new1@acme.example>"
     assert ack["Subject"] == f"Re: Printer on fire [#{ticket.number}]"
     assert "Thanks, we got it." in ack.get_content()

@@ -201,3 +201,20 @@ def test_files_of_the_reply_are_attached(ticket, agent, smtp_server):
     [part] = list(mail.iter_attachments())
     assert part.get_filename() == "Руководство.pdf"
     assert part.get_content() == data
+
+
+def test_auto_replies_are_not_quoted(ticket, mailbox, agent, make_mail, smtp_server):
+    email_ingest(
+        raw=make_mail(
+            subject="Out of office",
+            body="I am away until Monday.",
+            In_Reply_To="<q1@acme.example>",
+            Auto_Submitted="auto-replied",
+        ),
+        mailbox=mailbox,
+    )
+    message = reply_create(ticket=ticket, author=agent, body_text="Reply")
+    send_outbound_task(OutboundEmail.objects.get(ticket_message=message).pk)
+    body = smtp_server.parsed()[0].get_body(("plain",)).get_content()
+    assert "I am away" not in body
+    assert "> Hello, my printer is on fire." in body
