@@ -23,4 +23,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "notes.handoff_overdue",
         "schedule": 900.0,
     },
+    # Customers expect mail to show up within a minute; IMAP IDLE is not worth a process.
+    "mail-poll-mailboxes": {"task": "mail.poll_mailboxes", "schedule": 60.0},
+    # The outbox is the truth: re-send due rows whose task was lost (Redis down, crash).
+    "mail-sweep-outbound": {"task": "mail.sweep_outbound", "schedule": 60.0},
+    # Raw mail stored but never parsed (crash between the two steps): rare, so 5 minutes.
+    "mail-sweep-inbound": {"task": "mail.sweep_inbound", "schedule": 300.0},
 }

@@ -178,6 +178,19 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="support@tandem.example")
 SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 EMAIL_MESSAGE_ID_DOMAIN = env("EMAIL_MESSAGE_ID_DOMAIN", default="tandem.example")
+# Inbound mail: bigger raw mail is kept but not parsed (a flagged ticket says so).
+EMAIL_MAX_MESSAGE_BYTES = env.int("EMAIL_MAX_MESSAGE_BYTES", default=50 * 1024 * 1024)
+# A sender opening more tickets than this per window is an autoresponder gone wild: later
+# mail joins their newest ticket instead (RFC 3834 loops; nothing is dropped).
+EMAIL_SENDER_TICKET_LIMIT = env.int("EMAIL_SENDER_TICKET_LIMIT", default=20)
+EMAIL_SENDER_TICKET_WINDOW_SECONDS = env.int("EMAIL_SENDER_TICKET_WINDOW_SECONDS", default=3600)
+# At most one auto-acknowledgement per address per window (RFC 3834 section 2).
+EMAIL_ACK_WINDOW_SECONDS = env.int("EMAIL_ACK_WINDOW_SECONDS", default=24 * 3600)
+# authserv-ids of our own MTA in Authentication-Results (RFC 8601). When set, a mail
+# without an aligned DMARC/DKIM pass cannot join a ticket by its [#n] subject token.
+EMAIL_TRUSTED_AUTHSERV_IDS = env.list("EMAIL_TRUSTED_AUTHSERV_IDS", default=[])
+# Key for the per-mailbox tokens of the HTTP inbound hook; empty means SECRET_KEY.
+INBOUND_MAIL_SECRET = env("INBOUND_MAIL_SECRET", default="")
 
 # --- Security (secure unless DEBUG) ----------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

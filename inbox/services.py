@@ -237,31 +237,39 @@ def _message_create_inbound(
 
 @transaction.atomic
 def message_add_inbound(
-    *, ticket: Ticket, contact: Contact, content: InboundContent, at: datetime | None = None
+    *,
+    ticket: Ticket,
+    contact: Contact,
+    content: InboundContent,
+    at: datetime | None = None,
+    is_automatic: bool = False,
 ) -> Message:
     """Add a customer's message to an open or solved ticket (solved reopens it).
 
-    A closed ticket is final: the caller opens a follow-up ticket instead.
+    A closed ticket is final: the caller opens a follow-up ticket instead. An automatic
+    message (auto-reply, bounce: RFC 3834) is kept but reopens nothing and notifies nobody.
     """
     now = at or timezone.now()
     ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)  # races with status edits
     if ticket.status == Status.CLOSED:
         raise InvalidTransition("A closed ticket takes no new messages; open a follow-up.")
     message = _message_create_inbound(ticket=ticket, contact=contact, content=content, now=now)
-    fields = ["last_customer_message_at", "updated_at"]
-    ticket.last_customer_message_at = now
-    if ticket.status in (Status.SOLVED, Status.PENDING):
+    fields = ["updated_at"]
+    if not is_automatic:  # an auto-reply is not the customer talking (SLA clocks)
+        ticket.last_customer_message_at = now
+        fields.append("last_customer_message_at")
+    if ticket.status in (Status.SOLVED, Status.PENDING) and not is_automatic:
         was_solved = ticket.status == Status.SOLVED
         fields += _apply_status_facts(ticket, Status.OPEN, now)
         if was_solved:
             event_record(ticket=ticket, actor=None, kind=EventKind.REOPENED, data={})
-    if ticket.snoozed_until is not None:
+    if ticket.snoozed_until is not None and not is_automatic:
         ticket.snoozed_until = None  # a customer reply wakes a snoozed ticket
         fields.append("snoozed_until")
     ticket.save(update_fields=sorted(set(fields)))
     ticket_touch(ticket=ticket)
     _search_append(ticket_id=ticket.pk, text=content.body_text)
-    recipients = _watchers(ticket)
+    recipients = [] if is_automatic else _watchers(ticket)
     notify(
         recipients=recipients,
         kind=NotificationKind.CUSTOMER_REPLIED,

@@ -1,0 +1,154 @@
+"""Poll a mailbox over IMAP (imaplib): fetch, store, and only then mark the mail done.
+
+Per message: FETCH with BODY.PEEK (the server's \\Seen flag stays untouched), then
+`email_ingest` commits the raw bytes, and only after that commit the mail is flagged \\Seen
+on the server and our high-water mark (`imap_last_uid`) moves. A poller killed anywhere in
+between re-fetches the mail next time; the unique message key stores it once.
+
+A UIDVALIDITY change (the server renumbered the folder) resets the high-water mark; the
+message keys make the re-read import nothing twice. One poller per mailbox at a time
+(PostgreSQL advisory lock, released when the process dies).
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import re
+import ssl
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils import timezone
+
+from helpdesk.models import Mailbox
+
+from .ingest import email_ingest
+
+logger = logging.getLogger(__name__)
+
+BATCH = 200  # messages per poll; the next poll continues
+TIMEOUT_SECONDS = 60
+_LOCK_NAMESPACE = 7_201_001  # advisory-lock key space of the mail poller
+
+
+@dataclass
+class PollResult:
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    error: str = ""
+    skipped: bool = False
+
+
+@contextmanager
+def _poll_lock(mailbox_id: int):
+    """Hold a session advisory lock for the mailbox; yield False if another poller has it."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, mailbox_id])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, mailbox_id])
+
+
+def _connect(mailbox: Mailbox) -> imaplib.IMAP4:
+    """IMAPS (993) with TLS on; STARTTLS on port 143 with TLS on; plain only when off."""
+    if mailbox.imap_use_tls and mailbox.imap_port == 143:
+        client = imaplib.IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=TIMEOUT_SECONDS)
+        client.starttls(ssl_context=ssl.create_default_context())
+    elif mailbox.imap_use_tls:
+        client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+            mailbox.imap_host,
+            mailbox.imap_port,
+            ssl_context=ssl.create_default_context(),
+            timeout=TIMEOUT_SECONDS,
+        )
+    else:
+        client = imaplib.IMAP4(mailbox.imap_host, mailbox.imap_port, timeout=TIMEOUT_SECONDS)
+    client.login(mailbox.imap_user, mailbox.imap_password)
+    return client
+
+
+def _check(response: tuple[str, list], what: str) -> list:
+    status, data = response
+    if status != "OK":
+        raise imaplib.IMAP4.error(f"{what} failed: {status}")
+    return data
+
+
+def _fetched_bytes(data: list) -> bytes | None:
+    for item in data:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+            return item[1]
+    return None
+
+
+def mailbox_poll(*, mailbox_id: int, batch: int = BATCH) -> PollResult:
+    """Fetch new mail of one mailbox; never raises for server or mail problems."""
+    result = PollResult()
+    mailbox = Mailbox.objects.filter(pk=mailbox_id, is_active=True).first()
+    if mailbox is None or not mailbox.imap_host:
+        result.skipped = True
+        return result
+    with _poll_lock(mailbox.pk) as acquired:
+        if not acquired:
+            result.skipped = True
+            return result
+        client = None
+        try:
+            client = _connect(mailbox)
+            _poll(client, mailbox, result, batch)
+        except Exception as exc:
+            # Never the password in the error: imaplib errors carry server text only.
+            result.error = f"{type(exc).__name__}: {exc}"[:1000]
+            logger.warning("polling mailbox %s failed: %s", mailbox.pk, result.error)
+        finally:
+            if client is not None:
+                try:
+                    client.logout()
+                except Exception:
+                    logger.info("IMAP logout failed for mailbox %s", mailbox.pk)
+        Mailbox.objects.filter(pk=mailbox.pk).update(
+            last_polled_at=timezone.now(), last_poll_error=result.error
+        )
+    return result
+
+
+def _poll(client: imaplib.IMAP4, mailbox: Mailbox, result: PollResult, batch: int) -> None:
+    _check(client.select(_quote(mailbox.imap_folder)), "SELECT")
+    uidvalidity_data = client.response("UIDVALIDITY")[1]
+    uidvalidity = int(uidvalidity_data[0]) if uidvalidity_data and uidvalidity_data[0] else None
+    last_uid = mailbox.imap_last_uid
+    if uidvalidity != mailbox.imap_uidvalidity:
+        last_uid = 0  # renumbered folder: re-read it; message keys dedupe
+        Mailbox.objects.filter(pk=mailbox.pk).update(imap_uidvalidity=uidvalidity, imap_last_uid=0)
+    data = _check(client.uid("SEARCH", None, f"UID {last_uid + 1}:*"), "SEARCH")
+    # "N:*" always matches the highest UID, even below N: filter.
+    uids = sorted(int(uid) for uid in (data[0] or b"").split() if int(uid) > last_uid)[:batch]
+    for uid in uids:
+        fetched = _check(client.uid("FETCH", str(uid), "(BODY.PEEK[])"), "FETCH")
+        raw = _fetched_bytes(fetched)
+        if raw is None:
+            continue  # expunged meanwhile
+        result.fetched += 1
+        ingest = email_ingest(raw=raw, mailbox=mailbox, source="imap")  # commits
+        result.stored += 0 if ingest.is_duplicate else 1
+        result.duplicates += 1 if ingest.is_duplicate else 0
+        # Only now, after the commit, is the mail done on the server and in our mark.
+        _check(client.uid("STORE", str(uid), "+FLAGS", "(\\Seen)"), "STORE")
+        Mailbox.objects.filter(pk=mailbox.pk, imap_last_uid__lt=uid).update(imap_last_uid=uid)
+
+
+def _quote(folder: str) -> str:
+    folder = folder or "INBOX"
+    if re.fullmatch(r"[A-Za-z0-9._/-]+", folder):
+        return folder
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,430 @@
+"""The one entry point for inbound mail: IMAP, `ingest_email`, the HTTP hook all call it.
+
+Order matters for "nothing lost":
+1. the raw bytes are committed as an `InboundEmail` row first, keyed by Message-ID (or a
+   hash of the bytes), so a second delivery of the same mail is recognised and skipped;
+2. parsing and threading run in a second transaction; if anything in it fails, the mail
+   becomes a ticket flagged `is_unparsed` with the raw source attached;
+3. only then may a caller tell its source (IMAP) that the mail is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from accounts.models import Contact
+from accounts.services import contact_get_or_create
+from helpdesk.models import Mailbox
+from inbox.models import (
+    Attachment,
+    Channel,
+    InboundEmail,
+    InboundStatus,
+    Message,
+    OutboundEmail,
+    Status,
+    Ticket,
+    TicketCC,
+)
+from inbox.services import InboundContent, message_add_inbound, ticket_create
+
+from .parse import (
+    ParsedAttachment,
+    ParsedEmail,
+    ParseError,
+    clean_text,
+    message_key_for,
+    parse_email,
+)
+from .quotes import mail_split
+from .threading import (
+    staff_notification_for_thread,
+    ticket_for_subject_token,
+    ticket_for_thread,
+    ticket_resolve_merged,
+)
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_SENDER = "unknown-sender@tandem.invalid"
+RAW_PREVIEW_CHARS = 20_000
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    inbound_id: int
+    status: str
+    is_duplicate: bool = False
+    ticket_id: int | None = None
+    message_id: int | None = None
+    created_ticket: bool = False
+    reason: str = ""
+
+
+def email_ingest(
+    *, raw: bytes, mailbox: Mailbox | None = None, source: str = "file"
+) -> IngestResult:
+    """Store `raw` (once per Message-ID) and turn it into a ticket message.
+
+    Raises only when the database cannot store the raw bytes; every problem with the
+    mail itself ends as a flagged ticket or an ignored row with its reason.
+    """
+    raw = bytes(raw)
+    inbound, created = inbound_store(raw=raw, mailbox=mailbox, source=source)
+    if not created and inbound.status != InboundStatus.RECEIVED:
+        return IngestResult(
+            inbound_id=inbound.pk,
+            status=inbound.status,
+            is_duplicate=True,
+            ticket_id=inbound.ticket_id,
+            message_id=inbound.message_id,
+            reason="already received",
+        )
+    return inbound_process(inbound_id=inbound.pk)
+
+
+@transaction.atomic
+def inbound_store(*, raw: bytes, mailbox: Mailbox | None, source: str) -> tuple[InboundEmail, bool]:
+    """Commit the raw bytes; the unique message_key makes a re-delivery a no-op."""
+    return InboundEmail.objects.get_or_create(
+        message_key=message_key_for(raw),
+        defaults={
+            "raw": raw,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "size": len(raw),
+            "mailbox": mailbox,
+            "source": source[:16],
+        },
+    )
+
+
+def inbound_process(*, inbound_id: int) -> IngestResult:
+    """Parse and thread one stored mail; idempotent (a processed row is left alone)."""
+    with transaction.atomic():
+        # Two workers (poller and sweep) may reach the same row: one processes it.
+        inbound = (
+            InboundEmail.objects.select_for_update(of=("self",))
+            .select_related("mailbox")
+            .get(pk=inbound_id)
+        )
+        if inbound.status != InboundStatus.RECEIVED:
+            return _result(inbound, is_duplicate=True)
+        try:
+            with transaction.atomic():
+                outcome = _process(inbound)
+        except (OperationalError, InterfaceError):
+            # The database, not the mail, failed: leave the raw row `received` so the next
+            # poll or the inbound sweep tries again, instead of flagging good mail.
+            raise
+        except Exception as exc:
+            logger.exception("inbound mail %s could not be processed", inbound.pk)
+            reason = f"processing failed: {type(exc).__name__}: {exc}"[:1000]
+            try:
+                with transaction.atomic():
+                    outcome = _flag_unparsed(inbound, parsed=None, reason=reason)
+            except Exception as exc2:
+                logger.exception("inbound mail %s could not be flagged", inbound.pk)
+                outcome = _Outcome(
+                    status=InboundStatus.FAILED,
+                    reason=f"{reason}; flagging failed: {type(exc2).__name__}: {exc2}"[:2000],
+                )
+        inbound.status = outcome.status
+        inbound.error = clean_text(outcome.reason)
+        inbound.ticket_id = outcome.ticket_id
+        inbound.message_id = outcome.message_id
+        inbound.processed_at = timezone.now()
+        inbound.save(
+            update_fields=["status", "error", "ticket", "message", "processed_at", "updated_at"]
+        )
+    result = _result(inbound, is_duplicate=False)
+    return replace(result, created_ticket=outcome.created_ticket)
+
+
+def _result(inbound: InboundEmail, *, is_duplicate: bool) -> IngestResult:
+    return IngestResult(
+        inbound_id=inbound.pk,
+        status=inbound.status,
+        is_duplicate=is_duplicate,
+        ticket_id=inbound.ticket_id,
+        message_id=inbound.message_id,
+        reason=inbound.error,
+    )
+
+
+@dataclass
+class _Outcome:
+    status: str
+    reason: str = ""
+    ticket_id: int | None = None
+    message_id: int | None = None
+    created_ticket: bool = False
+
+
+def _our_addresses() -> set[str]:
+    addresses = {a.lower() for a in Mailbox.objects.values_list("email", flat=True)}
+    addresses.add(settings.DEFAULT_FROM_EMAIL.lower())
+    return addresses
+
+
+def _process(inbound: InboundEmail) -> _Outcome:
+    from inbox.outbound import acknowledgement_enqueue, outbound_mark_bounced
+
+    raw = bytes(inbound.raw)
+    if len(raw) > _setting("EMAIL_MAX_MESSAGE_BYTES", 50 * 1024 * 1024):
+        return _flag_unparsed(inbound, parsed=None, reason=f"message too large ({len(raw)} B)")
+    try:
+        parsed = parse_email(raw)
+    except ParseError as exc:
+        return _flag_unparsed(inbound, parsed=None, reason=str(exc))
+    if not parsed.from_email:
+        return _flag_unparsed(inbound, parsed=parsed, reason="no sender address (From)")
+    if parsed.message_id and (
+        Message.objects.filter(message_id=parsed.message_id).exists()
+        or OutboundEmail.objects.filter(message_id=parsed.message_id).exists()
+    ):
+        return _Outcome(InboundStatus.IGNORED, "a message with this Message-ID is stored")
+    ours = _our_addresses()
+    if parsed.from_email.lower() in ours:
+        return _Outcome(InboundStatus.IGNORED, "sent from one of our own addresses (loop)")
+    loop = parsed.loop
+    if loop.is_bounce and loop.bounced_message_ids:
+        marked = outbound_mark_bounced(
+            message_ids=loop.bounced_message_ids, reason=loop.bounce_reason
+        )
+        if marked:
+            return _Outcome(InboundStatus.IGNORED, f"bounce of our mail: {loop.bounce_reason}")
+
+    notification = staff_notification_for_thread(thread_ids=parsed.thread_ids)
+    if notification is not None:
+        return _staff_reply_as_note(notification, parsed)
+
+    mailbox = inbound.mailbox or _mailbox_for(parsed)
+    ticket = ticket_for_thread(thread_ids=parsed.thread_ids)
+    if ticket is None and parsed.sender_verified is not False:
+        # The subject token trusts the From address: not when our MTA says it is forged.
+        ticket = ticket_for_subject_token(subject=parsed.subject, sender_email=parsed.from_email)
+    if parsed.sender_verified is False:
+        parsed.notes.append("sender not verified (no aligned DMARC/DKIM pass from our MTA)")
+    contact = contact_get_or_create(email=parsed.from_email, name=parsed.from_name)
+    content = _content(parsed, raw=None)
+    created_ticket = False
+    if ticket is not None:
+        ticket = ticket_resolve_merged(ticket)
+    if ticket is not None and ticket.status != Status.CLOSED:
+        message = message_add_inbound(
+            ticket=ticket, contact=contact, content=content, is_automatic=loop.is_auto
+        )
+    else:
+        is_limited, newest = _sender_over_limit(contact)
+        if is_limited:
+            return _limited_outcome(newest, contact=contact, content=content, parsed=parsed)
+        ticket = ticket_create(
+            requester=contact,
+            subject=parsed.subject,
+            content=content,
+            channel=Channel.EMAIL,
+            mailbox=mailbox,
+            follow_up_of=ticket,  # a closed ticket gets a linked follow-up
+        )
+        message = ticket.messages.get()
+        created_ticket = True
+    if loop.is_auto:  # shown as an auto-reply; never counts as the customer talking
+        Message.objects.filter(pk=message.pk).update(is_automatic=True)
+    _attachments_save(message=message, attachments=parsed.attachments)
+    if created_ticket or _is_participant(ticket, parsed.from_email):
+        _ccs_save(ticket=ticket, parsed=parsed, ours=ours)
+    if (
+        created_ticket
+        and mailbox is not None
+        and mailbox.auto_acknowledge
+        and not loop.is_auto
+        and not loop.is_bounce
+    ):
+        acknowledgement_enqueue(ticket=ticket, mailbox=mailbox)
+    return _Outcome(
+        InboundStatus.PROCESSED,
+        "; ".join([*parsed.notes, loop.auto_reason]).strip("; "),
+        ticket_id=ticket.pk,
+        message_id=message.pk,
+        created_ticket=created_ticket,
+    )
+
+
+def _staff_reply_as_note(notification: OutboundEmail, parsed: ParsedEmail) -> _Outcome:
+    """Keep an e-mailed answer to a staff notification as an internal note, never public.
+
+    The sender is not verified (no trusted DKIM/DMARC result), so the note has no author
+    and says who the mail claims to be from; it is not an agent action.
+    """
+    from notes.services import note_create  # notes sits above inbox; import on use
+
+    if notification.ticket is None:
+        return _Outcome(InboundStatus.IGNORED, "reply to a staff notification without ticket")
+    text = mail_split(parsed.body_text).body.strip() or "(empty reply)"
+    note = note_create(
+        ticket=notification.ticket,
+        author=None,
+        body_markdown=(
+            f"E-mail reply to a staff notification from {parsed.from_email}"
+            f" (sender not verified):\n\n{text}"
+        ),
+    )
+    return _Outcome(
+        InboundStatus.PROCESSED,
+        f"reply to a staff notification: kept as internal note {note.pk}",
+        ticket_id=notification.ticket_id,
+    )
+
+
+def _limited_outcome(
+    ticket: Ticket | None, *, contact: Contact, content: InboundContent, parsed: ParsedEmail
+) -> _Outcome:
+    """A sender over the ticket limit: keep the mail on their newest ticket, quietly."""
+    reason = "sender rate limit: no new ticket"
+    if ticket is None or ticket.status == Status.CLOSED:
+        return _Outcome(InboundStatus.IGNORED, f"{reason}; raw kept for replay")
+    notes = "; ".join(filter(None, [content.parse_notes, reason]))
+    content = replace(content, parse_notes=notes)
+    message = message_add_inbound(
+        ticket=ticket, contact=contact, content=content, is_automatic=True
+    )
+    _attachments_save(message=message, attachments=parsed.attachments)
+    return _Outcome(InboundStatus.PROCESSED, reason, ticket_id=ticket.pk, message_id=message.pk)
+
+
+def _sender_over_limit(contact: Contact) -> tuple[bool, Ticket | None]:
+    """Whether the sender opened too many tickets lately, and their newest ticket."""
+    window = timezone.now() - timedelta(
+        seconds=_setting("EMAIL_SENDER_TICKET_WINDOW_SECONDS", 3600)
+    )
+    recent = Ticket.objects.filter(requester=contact, created_at__gte=window)
+    if recent.count() < _setting("EMAIL_SENDER_TICKET_LIMIT", 20):
+        return False, None
+    return True, recent.order_by("-created_at").first()
+
+
+def _mailbox_for(parsed: ParsedEmail) -> Mailbox | None:
+    """For mail not fetched from a mailbox (file, stdin): the mailbox it was sent to."""
+    for address in [*parsed.to, *parsed.cc]:
+        mailbox = Mailbox.objects.filter(email__iexact=address, is_active=True).first()
+        if mailbox is not None:
+            return mailbox
+    return None
+
+
+def _content(parsed: ParsedEmail, *, raw: bytes | None, unparsed: bool = False) -> InboundContent:
+    message_id = parsed.message_id
+    if unparsed and message_id and Message.objects.filter(message_id=message_id).exists():
+        message_id = None  # a flagged copy must not trip the unique Message-ID
+    return InboundContent(
+        body_text=parsed.body_text,
+        body_html=parsed.body_html,
+        subject=parsed.subject,
+        from_email=parsed.from_email,
+        to=tuple(parsed.to),
+        cc=tuple(parsed.cc),
+        message_id=message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=" ".join(parsed.references),
+        raw_source=raw,
+        is_unparsed=unparsed,
+        parse_notes="; ".join(parsed.notes)[:5000],
+    )
+
+
+def _flag_unparsed(inbound: InboundEmail, *, parsed: ParsedEmail | None, reason: str) -> _Outcome:
+    """Keep mail we cannot handle as a flagged ticket, raw source attached."""
+    raw = bytes(inbound.raw)
+    if parsed is not None:
+        content = _content(parsed, raw=raw, unparsed=True)
+        notes = "; ".join(filter(None, [reason, content.parse_notes]))
+        content = replace(content, parse_notes=notes[:5000])
+        sender, name, subject = parsed.from_email, parsed.from_name, parsed.subject
+    else:
+        preview = clean_text(raw[:RAW_PREVIEW_CHARS].decode("utf-8", "replace"))
+        content = InboundContent(
+            body_text=preview, raw_source=raw, is_unparsed=True, parse_notes=reason
+        )
+        sender, name, subject = "", "", ""
+    contact = contact_get_or_create(email=sender or UNKNOWN_SENDER, name=name)
+    ticket = ticket_create(
+        requester=contact,
+        subject=subject or "(unreadable e-mail)",
+        content=content,
+        channel=Channel.EMAIL,
+        mailbox=inbound.mailbox,
+    )
+    message = ticket.messages.get()
+    _attachments_save(
+        message=message,
+        attachments=[ParsedAttachment("original.eml", "message/rfc822", raw)],
+    )
+    return _Outcome(
+        InboundStatus.FAILED,
+        reason,
+        ticket_id=ticket.pk,
+        message_id=message.pk,
+        created_ticket=True,
+    )
+
+
+def _attachments_save(*, message: Message, attachments: list[ParsedAttachment]) -> None:
+    for item in attachments:
+        digest = item.sha256
+        extension = re.sub(r"[^A-Za-z0-9]", "", item.filename.rpartition(".")[2])[:8]
+        storage_name = f"{digest[:32]}.{extension or 'bin'}"  # never the sender's file name
+        Attachment.objects.create(
+            message=message,
+            file=ContentFile(item.data, name=storage_name),
+            filename=item.filename[:255],
+            content_type=item.content_type[:255],
+            size=len(item.data),
+            sha256=digest,
+            content_id=item.content_id[:998],
+            is_inline=item.is_inline,
+        )
+
+
+def _is_participant(ticket: Ticket, address: str) -> bool:
+    if ticket.requester.email.lower() == address.lower():
+        return True
+    return ticket.ccs.filter(email__iexact=address).exists()
+
+
+def _ccs_save(*, ticket: Ticket, parsed: ParsedEmail, ours: set[str]) -> None:
+    """Keep the people copied on the thread; they may reply by subject token."""
+    requester = ticket.requester.email.lower()
+    wanted = {
+        address.lower()
+        for address in [*parsed.cc, *parsed.to]
+        if address.lower() not in ours and address.lower() != requester
+    }
+    if not wanted:
+        return
+    TicketCC.objects.bulk_create(
+        [TicketCC(ticket=ticket, email=address) for address in sorted(wanted)],
+        ignore_conflicts=True,
+    )
+
+
+def inbound_stuck_ids(*, older_than_seconds: int = 120, limit: int = 200) -> list[int]:
+    """Raw mail stored but not processed for a while (the process died in between)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        InboundEmail.objects.filter(status=InboundStatus.RECEIVED, created_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
