@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import django_filters
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
 from django.db.models import QuerySet
+from rest_framework.exceptions import ValidationError
 
 from accounts.models import Account, Contact, Lifecycle, SurveyKind, SurveyResponse
 from helpdesk.models import Priority
 from inbox.models import Status, Ticket
 from notes.models import Notification
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """Normalise to UTC first: PostgreSQL refuses offsets beyond +-15:59 that ISO allows."""
+
+    def filter(self, qs: QuerySet, value: datetime | None) -> QuerySet:
+        if value is not None:
+            try:
+                value = value.astimezone(UTC)
+            except (OverflowError, ValueError) as exc:
+                raise ValidationError({self.field_name: ["Date out of range."]}) from exc
+        return super().filter(qs, value)
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -23,8 +38,8 @@ class TicketFilter(django_filters.FilterSet):
     requester = django_filters.NumberFilter(field_name="requester_id", min_value=1)
     tag = django_filters.CharFilter(field_name="tags__name", lookup_expr="iexact", max_length=64)
     q = django_filters.CharFilter(method="search", max_length=500)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Ticket

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import (
@@ -258,8 +256,13 @@ class EmptySerializer(StrictInputMixin, serializers.Serializer):
 class AccountSerializer(serializers.ModelSerializer):
     success_manager = UserRefSerializer(read_only=True, allow_null=True)
     domains = serializers.SerializerMethodField()
-    health_score = serializers.SerializerMethodField()
-    health_band = serializers.SerializerMethodField()
+    # No metrics row yet (never computed): both are null.
+    health_score = serializers.FloatField(
+        source="metrics.health_score", read_only=True, allow_null=True
+    )
+    health_band = serializers.CharField(
+        source="metrics.health_band", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Account
@@ -282,22 +285,6 @@ class AccountSerializer(serializers.ModelSerializer):
 
     def get_domains(self, account: Account) -> list[str]:
         return [d.domain for d in account.domains.all()]  # prefetched
-
-    def _metrics(self, account: Account) -> AccountMetrics | None:
-        try:
-            return account.metrics  # select_related; may be missing
-        except AccountMetrics.DoesNotExist:
-            return None
-
-    @extend_schema_field(OpenApiTypes.FLOAT)
-    def get_health_score(self, account: Account) -> float | None:
-        metrics = self._metrics(account)
-        return metrics.health_score if metrics else None
-
-    @extend_schema_field(OpenApiTypes.STR)
-    def get_health_band(self, account: Account) -> str:
-        metrics = self._metrics(account)
-        return metrics.health_band if metrics else ""
 
 
 class AccountCreateSerializer(StrictInputMixin, serializers.Serializer):
@@ -331,6 +318,9 @@ class AccountCreateSerializer(StrictInputMixin, serializers.Serializer):
 
 class AccountMetricsSerializer(serializers.ModelSerializer):
     account = serializers.IntegerField(source="account_id", read_only=True)
+    health_band = serializers.CharField(
+        read_only=True, help_text="green, yellow, red; empty before the first computation."
+    )
 
     class Meta:
         model = AccountMetrics
@@ -459,7 +449,7 @@ class SurveyResponseCreateSerializer(StrictInputMixin, serializers.Serializer):
 
 class NotificationSerializer(serializers.ModelSerializer):
     actor = UserRefSerializer(read_only=True, allow_null=True)
-    ticket = serializers.SerializerMethodField()
+    ticket = serializers.IntegerField(source="ticket.number", read_only=True, allow_null=True)
     is_read = serializers.SerializerMethodField()
 
     class Meta:
@@ -478,10 +468,6 @@ class NotificationSerializer(serializers.ModelSerializer):
             "is_read",
         ]
         read_only_fields = fields
-
-    @extend_schema_field(OpenApiTypes.INT)
-    def get_ticket(self, notification: Notification) -> int | None:
-        return notification.ticket.number if notification.ticket_id else None
 
     def get_is_read(self, notification: Notification) -> bool:
         return notification.read_at is not None

@@ -496,17 +496,17 @@ class RevenueEventViewSet(viewsets.GenericViewSet):
     )
     @idempotent
     def create(self, request: Request) -> Response:
-        external_id = request.data.get("external_id") if isinstance(request.data, dict) else None
-        if isinstance(external_id, str) and external_id:
+        data = s.RevenueEventCreateSerializer(
+            data=request.data, accounts=account_visible_queryset(user=request.user)
+        )
+        data.is_valid(raise_exception=True)
+        external_id = data.validated_data.get("external_id")
+        if external_id:
             existing = RevenueEvent.objects.filter(external_id=external_id).first()
             if existing is not None:
                 if not self.get_queryset().filter(pk=existing.pk).exists():
                     raise Http404  # someone else's book: do not say it exists
                 return Response(s.RevenueEventSerializer(existing).data)
-        data = s.RevenueEventCreateSerializer(
-            data=request.data, accounts=account_visible_queryset(user=request.user)
-        )
-        data.is_valid(raise_exception=True)
         event, created = services.revenue_event_record(**data.validated_data)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(s.RevenueEventSerializer(event).data, status=code)

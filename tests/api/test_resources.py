@@ -193,7 +193,7 @@ def test_revenue_event_rules(api_for, success_manager, agent, account, globex):
 
 
 def test_revenue_event_external_id_of_another_book_is_404(
-    api_for, success_manager, admin_user, globex
+    api_for, success_manager, admin_user, account, globex
 ):
     payload = {
         "account": globex.pk,
@@ -204,7 +204,8 @@ def test_revenue_event_external_id_of_another_book_is_404(
     }
     created = api_for(admin_user).post("/api/v1/revenue-events/", payload, format="json")
     assert created.status_code == 201
-    response = api_for(success_manager).post("/api/v1/revenue-events/", payload, format="json")
+    mine = {**payload, "account": account.pk}
+    response = api_for(success_manager).post("/api/v1/revenue-events/", mine, format="json")
     assert response.status_code == 404
     assert "Globex" not in response.content.decode()
 
