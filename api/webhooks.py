@@ -174,3 +174,52 @@ def webhook_post(*, target: Target, body: bytes, headers: dict[str, str], timeou
         return response.status
     finally:
         connection.close()
+
+
+# --- payloads (built from what the caller holds: no extra queries) ---------------------------
+
+
+def ticket_payload(ticket: Any, *, changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    payload = {
+        "ticket": {
+            "number": ticket.number,
+            "subject": ticket.subject,
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "channel": ticket.channel,
+            "team_id": ticket.team_id,
+            "assignee_id": ticket.assignee_id,
+            "account_id": ticket.account_id,
+            "requester_id": ticket.requester_id,
+        }
+    }
+    if changes is not None:
+        payload["changes"] = changes
+    return payload
+
+
+def message_payload(message: Any) -> dict[str, Any]:
+    return {
+        "ticket": {"number": message.ticket.number},
+        "message": {
+            "id": message.pk,
+            "direction": message.direction,
+            "author_user_id": message.author_user_id,
+            "author_contact_id": message.author_contact_id,
+            "is_automatic": message.is_automatic,
+            "body_text": message.body_text,
+            "created_at": message.created_at,
+        },
+    }
+
+
+def note_payload(note: Any) -> dict[str, Any]:
+    return {
+        "ticket": {"number": note.ticket.number},
+        "note": {
+            "id": note.pk,
+            "author_id": note.author_id,
+            "body_markdown": note.body_markdown,
+            "created_at": note.created_at,
+        },
+    }

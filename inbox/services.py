@@ -200,6 +200,9 @@ def ticket_create(
         )
     ticket_search_refresh(ticket_id=ticket.pk)
     metrics_mark_dirty(account_id=ticket.account_id)
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("ticket.created", ticket_payload(ticket))
     return ticket
 
 
@@ -261,6 +264,9 @@ def message_add_inbound(
         text=f"{contact} replied on #{ticket.number}",
     )
     metrics_mark_dirty(account_id=ticket.account_id)
+    from api.webhooks import message_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("message.created", message_payload(message))
     return message
 
 
@@ -327,6 +333,9 @@ def reply_create(
 
     reply_enqueue(message=message)
     metrics_mark_dirty(account_id=ticket.account_id)
+    from api.webhooks import message_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("message.created", message_payload(message))
     return message
 
 
@@ -357,6 +366,9 @@ def ticket_set_status(
         text=f"#{ticket.number} is now {ticket.get_status_display().lower()}",
     )
     metrics_mark_dirty(account_id=ticket.account_id)
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("ticket.updated", ticket_payload(ticket, changes={"status": [old, status]}))
     return ticket
 
 
@@ -373,6 +385,9 @@ def ticket_set_priority(*, ticket: Ticket, actor: User | None, priority: str) ->
     event_record(
         ticket=ticket, actor=actor, kind=EventKind.PRIORITY, data={"from": old, "to": priority}
     )
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("ticket.updated", ticket_payload(ticket, changes={"priority": [old, priority]}))
     return ticket
 
 
@@ -416,6 +431,11 @@ def _assign(*, ticket: Ticket, actor: User | None, assignee: User | None) -> Tic
             actor=actor,
             text=f"#{ticket.number} was assigned to you",
         )
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit(
+        "ticket.updated", ticket_payload(ticket, changes={"assignee_id": [old, ticket.assignee_id]})
+    )
     return ticket
 
 
@@ -429,6 +449,11 @@ def ticket_set_team(*, ticket: Ticket, actor: User | None, team: Team | None) ->
     ticket.save(update_fields=["team", "updated_at"])
     event_record(
         ticket=ticket, actor=actor, kind=EventKind.TEAM, data={"from": old, "to": ticket.team_id}
+    )
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit(
+        "ticket.updated", ticket_payload(ticket, changes={"team_id": [old, ticket.team_id]})
     )
     return ticket
 
@@ -451,6 +476,9 @@ def ticket_set_tags(
         event_record(
             ticket=ticket, actor=actor, kind=EventKind.TAGS, data={"from": before, "to": after}
         )
+        from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+        webhook_emit("ticket.updated", ticket_payload(ticket, changes={"tags": [before, after]}))
     return after
 
 

@@ -26,4 +26,7 @@ def note_create(*, ticket: Ticket, author: User | None, body_markdown: str) -> N
         ticket=ticket, author=author, body_markdown=body, body_html=render_markdown(body)
     )
     ticket_touch(ticket=ticket)
+    from api.webhooks import note_payload, webhook_emit  # lazy: the API app sits above notes
+
+    webhook_emit("note.created", note_payload(note))
     return note
