@@ -278,9 +278,9 @@ class TicketViewSet(StrictQueryMixin, viewsets.GenericViewSet):
 
     @idempotent
     def _handoff_create(self, request: Request, ticket: Ticket) -> Response:
-        handoff_create = handoff_service("handoff_create")
         data = s.HandoffCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        handoff_create = handoff_service("handoff_create")
         values = data.validated_data
         handoff = handoff_create(
             ticket=ticket,
@@ -338,17 +338,18 @@ class HandoffViewSet(viewsets.GenericViewSet):
     @extend_schema(summary="Accept the handoff (ownership moves)", request=None)
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
+        handoff = self._handoff(pk)
         handoff_accept = handoff_service("handoff_accept")
-        handoff = handoff_accept(handoff=self._handoff(pk), user=request.user)
+        handoff = handoff_accept(handoff=handoff, user=request.user)
         return _handoff_response(handoff)
 
     @extend_schema(summary="Decline the handoff with a reason", request=s.HandoffDeclineSerializer)
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, pk: str) -> Response:
-        handoff_decline = handoff_service("handoff_decline")
         handoff = self._handoff(pk)
         data = s.HandoffDeclineSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        handoff_decline = handoff_service("handoff_decline")
         handoff = handoff_decline(
             handoff=handoff, user=request.user, reason=data.validated_data["reason"]
         )
@@ -357,10 +358,10 @@ class HandoffViewSet(viewsets.GenericViewSet):
     @extend_schema(summary="Return the ticket to the sender", request=s.HandoffReturnSerializer)
     @action(detail=True, methods=["post"], url_path="return")
     def return_(self, request: Request, pk: str) -> Response:
-        handoff_return = handoff_service("handoff_return")
         handoff = self._handoff(pk)
         data = s.HandoffReturnSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        handoff_return = handoff_service("handoff_return")
         handoff = handoff_return(
             handoff=handoff, user=request.user, note_markdown=data.validated_data.get("note", "")
         )
