@@ -356,7 +356,7 @@ class HandoffViewSet(viewsets.GenericViewSet):
         return _handoff_response(handoff)
 
     @extend_schema(summary="Return the ticket to the sender", request=s.HandoffReturnSerializer)
-    @action(detail=True, methods=["post"], url_path="return")
+    @action(detail=True, methods=["post"], url_path="return", url_name="return")
     def return_(self, request: Request, pk: str) -> Response:
         handoff = self._handoff(pk)
         data = s.HandoffReturnSerializer(data=request.data)
