@@ -101,3 +101,16 @@ def sweep_webhooks_task(**kwargs: object) -> int:
     for delivery_id in due:
         deliver_webhook_task.delay(delivery_id)
     return len(due)
+
+
+IDEMPOTENCY_KEY_DAYS = 2  # clients retry within minutes; two days covers long outages
+
+
+@shared_task(name="api.purge_idempotency_keys", soft_time_limit=120)
+def purge_idempotency_keys_task(**kwargs: object) -> int:
+    """Forget idempotency keys older than IDEMPOTENCY_KEY_DAYS."""
+    from .models import IdempotencyKey
+
+    cutoff = timezone.now() - timedelta(days=IDEMPOTENCY_KEY_DAYS)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -223,3 +223,33 @@ def note_payload(note: Any) -> dict[str, Any]:
             "created_at": note.created_at,
         },
     }
+
+
+def handoff_payload(handoff: Any) -> dict[str, Any]:
+    """For handoff.created/accepted/declined/returned (wired by the notes services)."""
+    return {
+        "ticket": {"number": handoff.ticket.number},
+        "handoff": {
+            "id": handoff.pk,
+            "kind": handoff.kind,
+            "reason": handoff.reason,
+            "status": handoff.status,
+            "from_user_id": handoff.from_user_id,
+            "to_user_id": handoff.to_user_id,
+            "to_team_id": handoff.to_team_id,
+            "responded_by_id": handoff.responded_by_id,
+        },
+    }
+
+
+def account_health_payload(
+    account: Any, *, old_score: float | None, old_band: str, new_score: float | None, new_band: str
+) -> dict[str, Any]:
+    """For account.health_changed (wired by the metrics recompute)."""
+    return {
+        "account": {"id": account.pk, "name": account.name},
+        "health": {
+            "from": {"score": old_score, "band": old_band},
+            "to": {"score": new_score, "band": new_band},
+        },
+    }

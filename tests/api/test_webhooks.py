@@ -222,3 +222,44 @@ def test_emit_writes_rows_in_the_callers_transaction(receiver, make_ticket, agen
     assert events == ["note.created", "ticket.updated"]  # the inactive hook gets nothing
     update = WebhookDelivery.objects.get(event="ticket.updated")
     assert update.payload["changes"] == {"priority": ["normal", "high"]}
+
+
+@pytest.mark.django_db
+def test_sweep_sends_deliveries_whose_enqueue_was_lost(receiver, make_ticket, settings):
+    from api.tasks import sweep_webhooks_task
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    _webhook(receiver.url, ["ticket.created"])
+    make_ticket()  # in a test transaction: the on-commit enqueue never runs, like a lost one
+    assert sweep_webhooks_task() == 1
+    assert len(receiver.requests) == 1
+    assert WebhookDelivery.objects.get().status == "delivered"
+    assert sweep_webhooks_task() == 0  # nothing twice
+
+
+@pytest.mark.django_db
+def test_admin_shows_webhooks_and_the_delivery_log(client, admin_user, receiver, make_ticket):
+    admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    form = client.get("/admin/api/webhook/add/").content.decode()
+    assert "ticket.created" in form
+    assert "account.health_changed" in form
+    response = client.post(
+        "/admin/api/webhook/add/",
+        {
+            "name": "Slack bridge",
+            "url": receiver.url,
+            "secret": "x" * 20,
+            "event_kinds": ["ticket.created", "handoff.accepted"],
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    hook = Webhook.objects.get(name="Slack bridge")
+    assert hook.event_kinds == ["ticket.created", "handoff.accepted"]
+    assert hook.allow_private_targets is False
+    make_ticket()
+    log = client.get("/admin/api/webhookdelivery/").content.decode()
+    assert "ticket.created" in log
+    assert "Pending" in log
