@@ -218,8 +218,6 @@ class SurveyResponseViewSet(StrictQueryMixin, viewsets.GenericViewSet):
             with transaction.atomic():
                 response = services.survey_response_create(**values)
         except IntegrityError as exc:  # a concurrent answer for the same ticket and kind
-            raise ValidationError(
-                {"ticket": ["This ticket already has this survey kind."]}
-            ) from exc
+            raise ValidationError({"ticket": [ALREADY_ANSWERED]}) from exc
         response = SurveyResponse.objects.select_related("ticket").get(pk=response.pk)
         return Response(s.SurveyResponseSerializer(response).data, status=status.HTTP_201_CREATED)
