@@ -9,7 +9,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .models import ApiToken
-from .services import token_hash
+from .services import token_hash, token_is_current
 
 # last_used_at is written at most this often, so reads do not turn into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -33,7 +33,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
             .filter(key_hash=token_hash(raw), revoked_at__isnull=True)
             .first()
         )
-        if token is None or not token.user.is_active:
+        if token is None or not token_is_current(token=token):
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:

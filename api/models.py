@@ -20,6 +20,10 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     # The first characters of the raw token, so a user can tell their tokens apart.
     prefix = models.CharField(max_length=8, editable=False)
+    # What the token was issued against: a password change or a role change since then
+    # makes it invalid (like Django's session auth hash for sessions).
+    user_auth_hash = models.CharField(max_length=128, editable=False, default="")
+    user_role = models.CharField(max_length=16, editable=False, default="")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from accounts.models import Account, AccountDomain, Contact, RevenueEvent, SurveyResponse
 from accounts.services import contact_get_or_create, metrics_mark_dirty
@@ -30,9 +31,25 @@ def token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Create a token for `user`; return it with the raw key (shown once, never stored)."""
     raw = secrets.token_urlsafe(TOKEN_BYTES)
     token = ApiToken.objects.create(
-        user=user, name=(name or "API token")[:100], key_hash=token_hash(raw), prefix=raw[:8]
+        user=user,
+        name=(name or "API token")[:100],
+        key_hash=token_hash(raw),
+        prefix=raw[:8],
+        user_auth_hash=user.get_session_auth_hash(),
+        user_role=user.role,
     )
     return token, raw
+
+
+def token_is_current(*, token: ApiToken) -> bool:
+    """False once revoked, or once the user's password or role changed since issue."""
+    user = token.user
+    return (
+        token.revoked_at is None
+        and user.is_active
+        and token.user_role == user.role
+        and constant_time_compare(token.user_auth_hash, user.get_session_auth_hash())
+    )
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -53,10 +54,10 @@ class UserViewSet(viewsets.GenericViewSet):
     serializer_class = s.MeSerializer
 
     def get_queryset(self) -> QuerySet:
-        return type(self.request.user).objects.none()
+        return get_user_model().objects.none()
 
     @extend_schema(summary="The signed-in user", responses=s.MeSerializer)
     @action(detail=False, methods=["get"], pagination_class=None)
     def me(self, request: Request) -> Response:
-        user = type(request.user).objects.prefetch_related("teams").get(pk=request.user.pk)
+        user = get_user_model().objects.prefetch_related("teams").get(pk=request.user.pk)
         return Response(s.MeSerializer(user).data)

@@ -195,3 +195,27 @@ def test_concurrent_retries_with_one_key_create_one_object(agent, contact):
     assert sorted(a.status_code for a in answers) == [201, 201]
     assert answers[0].json()["number"] == answers[1].json()["number"]
     assert Ticket.objects.filter(subject="Race").count() == 1
+
+
+def test_password_change_invalidates_tokens(api_for, agent):
+    client = api_for(agent)
+    assert client.get("/api/v1/users/me/").status_code == 200
+    agent.set_password("a-new-long-password-123")
+    agent.save()
+    assert client.get("/api/v1/users/me/").status_code == 401
+
+
+def test_role_change_invalidates_tokens(api_for, agent):
+    client = api_for(agent)
+    assert client.get("/api/v1/users/me/").status_code == 200
+    agent.role = "success"
+    agent.save()
+    assert client.get("/api/v1/users/me/").status_code == 401
+
+
+def test_no_cors_headers_for_other_origins(api_for, agent, client):
+    client.force_login(agent)
+    response = client.get("/api/v1/users/me/", HTTP_ORIGIN="https://evil.example")
+    assert response.status_code == 200
+    assert not response.has_header("Access-Control-Allow-Origin")
+    assert not response.has_header("Access-Control-Allow-Credentials")

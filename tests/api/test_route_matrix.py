@@ -60,3 +60,17 @@ def test_anonymous_and_revoked_tokens_get_401(api_for, agent, name, path):
             assert response.status_code in (401, 405), (method, path)
             if response.status_code == 401:
                 assert set(response.json()) == {"detail"}
+
+
+@pytest.mark.parametrize(("name", "path"), _routes())
+@pytest.mark.parametrize("role", ["agent", "success_manager", "admin_user"])
+def test_every_route_answers_the_browser_session_without_error(
+    client, request, make_ticket, name, path, role
+):
+    """The browser session is the other way in: no 5xx on any route, reads or writes."""
+    ticket = make_ticket()
+    client.force_login(request.getfixturevalue(role))
+    path = path.replace("/tickets/1/", f"/tickets/{ticket.number}/")
+    for method in ("get", "post"):
+        response = getattr(client, method)(path, {}, content_type="application/json")
+        assert response.status_code < 500 or response.status_code == 501, (method, path)
