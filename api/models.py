@@ -125,6 +125,8 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=500)
+    # SHA-256 of the parsed body: the same key with another body is a client bug (422).
+    request_hash = models.CharField(max_length=64, default="")
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

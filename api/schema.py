@@ -51,6 +51,8 @@ class TandemAutoSchema(AutoSchema):
         }
         if self.method != "GET":
             errors["409"] = TicketTakenErrorSerializer
+        if self.method == "POST":
+            errors["422"] = ErrorSerializer  # an Idempotency-Key reused with another body
         for code, body in errors.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(body, code, direction=direction)

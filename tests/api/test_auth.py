@@ -219,3 +219,14 @@ def test_no_cors_headers_for_other_origins(api_for, agent, client):
     assert response.status_code == 200
     assert not response.has_header("Access-Control-Allow-Origin")
     assert not response.has_header("Access-Control-Allow-Credentials")
+
+
+def test_idempotency_key_reused_with_another_body_is_422(api_for, agent, support_team):
+    client = api_for(agent)
+    payload = {"subject": "A", "body": "b", "requester_email": "a@acme.example"}
+    first = client.post("/api/v1/tickets/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert first.status_code == 201
+    other = {**payload, "subject": "B"}
+    reused = client.post("/api/v1/tickets/", other, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert reused.status_code == 422
+    assert not Ticket.objects.filter(subject="B").exists()
