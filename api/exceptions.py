@@ -20,12 +20,23 @@ class Conflict(Exception):
     """A lost race or a state that no longer allows the request (409)."""
 
 
-def _handoff_exception_status(exc: Exception) -> int | None:
-    """Handoff errors live in notes.services (another branch): map them by name."""
-    name = type(exc).__name__
-    if type(exc).__module__ != "notes.services" or not name.startswith("Handoff"):
+ANSWER_ACTIONS = {"accept", "decline", "return_"}
+
+
+def _handoff_exception_status(exc: Exception, context: dict[str, Any]) -> int | None:
+    """Map notes' HandoffError (written on another branch) by what the refusal means.
+
+    "Only the person ... can" is a permission refusal (403); on accept/decline/return the
+    other refusals are about the handoff's current state, i.e. a lost race (409); on create
+    a second pending handoff is a conflict (409) and anything else is bad input (400).
+    """
+    if type(exc).__name__ != "HandoffError" or not type(exc).__module__.startswith("notes."):
         return None
-    if any(word in name for word in ("Answered", "Taken", "Conflict", "State", "NotPending")):
+    message = str(exc)
+    if message.startswith("Only "):
+        return status.HTTP_403_FORBIDDEN
+    action = getattr(context.get("view"), "action", None)
+    if action in ANSWER_ACTIONS or "already" in message:
         return status.HTTP_409_CONFLICT
     return status.HTTP_400_BAD_REQUEST
 
@@ -56,7 +67,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             {"detail": "Handoffs are not available on this server yet.", "code": "unavailable"},
             status=status.HTTP_501_NOT_IMPLEMENTED,
         )
-    handoff_status = _handoff_exception_status(exc)
+    handoff_status = _handoff_exception_status(exc, context)
     if handoff_status is not None:
-        return Response({"detail": str(exc), "code": type(exc).__name__}, status=handoff_status)
+        return Response({"detail": str(exc), "code": "handoff_refused"}, status=handoff_status)
     return exception_handler(exc, context)

@@ -230,7 +230,7 @@ class HandoffCreateSerializer(StrictInputMixin, serializers.Serializer):
     )
     kind = serializers.ChoiceField(choices=HandoffKind.choices)
     reason = serializers.ChoiceField(choices=HandoffReason.choices)
-    note = serializers.CharField(max_length=50_000, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=50_000, help_text="The context note (Markdown).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("to_user") and attrs.get("to_team"):
@@ -243,7 +243,7 @@ class HandoffDeclineSerializer(StrictInputMixin, serializers.Serializer):
 
 
 class HandoffReturnSerializer(StrictInputMixin, serializers.Serializer):
-    note = serializers.CharField(max_length=50_000, required=False, allow_blank=True)
+    note = serializers.CharField(max_length=50_000, help_text="The outcome, for support.")
 
 
 class EmptySerializer(StrictInputMixin, serializers.Serializer):

@@ -245,7 +245,7 @@ class TicketViewSet(StrictQueryMixin, viewsets.GenericViewSet):
             to_team=values.get("to_team"),
             kind=values["kind"],
             reason=values["reason"],
-            note_markdown=values.get("note", ""),
+            note_markdown=values["note"],
         )
         return _handoff_response(handoff, status.HTTP_201_CREATED)
 
@@ -319,6 +319,6 @@ class HandoffViewSet(viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         handoff_return = handoff_service("handoff_return")
         handoff = handoff_return(
-            handoff=handoff, user=request.user, note_markdown=data.validated_data.get("note", "")
+            handoff=handoff, user=request.user, note_markdown=data.validated_data["note"]
         )
         return _handoff_response(handoff)

@@ -51,7 +51,7 @@ def test_handoff_writes_answer_501_until_the_services_land(api_for, agent, make_
     ticket = make_ticket()
     response = api_for(agent).post(
         f"/api/v1/tickets/{ticket.number}/handoffs/",
-        {"kind": "transfer", "reason": "other", "to_user": agent.pk},
+        {"kind": "transfer", "reason": "other", "to_user": agent.pk, "note": "n"},
         format="json",
     )
     assert response.status_code == 501
@@ -96,7 +96,12 @@ def test_decline_needs_a_reason(api_for, agent, success_manager, make_ticket):
     ticket = make_ticket()
     created = api_for(agent).post(
         f"/api/v1/tickets/{ticket.number}/handoffs/",
-        {"to_user": success_manager.pk, "kind": "escalate_to_success", "reason": "expansion"},
+        {
+            "to_user": success_manager.pk,
+            "kind": "escalate_to_success",
+            "reason": "expansion",
+            "note": "Wants more seats.",
+        },
         format="json",
     )
     handoff_id = created.json()["id"]
@@ -125,5 +130,5 @@ def test_handoff_create_input_is_validated(api_for, agent, success_manager, make
         {"kind": "vanish", "reason": "other", "to_user": agent.pk, "to_team": 999999},
         format="json",
     )
-    assert set(response.json()) == {"kind", "to_team"}
+    assert set(response.json()) == {"kind", "to_team", "note"}
     assert not Handoff.objects.exists()
