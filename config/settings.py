@@ -215,7 +215,18 @@ REST_FRAMEWORK = {
 API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="1200/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tandem API",
-    "DESCRIPTION": "Shared-inbox help desk for support agents and success managers.",
+    "DESCRIPTION": (
+        "Shared-inbox help desk for support agents and success managers.\n\n"
+        "**Auth**: `Authorization: Token <key>` (create keys at `/settings/tokens/`) or the "
+        "browser session with its CSRF token. **Lists** are cursor-paginated (`next`, "
+        "`previous`; `page_size` up to 200); unknown query parameters answer 400. "
+        "**Errors**: 400 with field errors, 401/403, 404 for anything you may not see, 409 "
+        "for a lost race or a state that no longer allows the change, 422 for an "
+        "`Idempotency-Key` reused with another body, 429 when throttled (per token). "
+        "**Webhooks** (configured in admin) POST JSON with `X-Tandem-Event`, "
+        "`X-Tandem-Timestamp` and `X-Tandem-Signature: sha256=<hex>`, the HMAC-SHA256 with "
+        "the webhook secret over `<timestamp>.<raw body>`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
