@@ -14,6 +14,7 @@ from inbox.models import Ticket
 from inbox.selectors import ticket_get_for_user
 
 PAGINATION_PARAMS = {"cursor", "page_size", "format"}
+FREE_TEXT_PARAMS = {"q"}  # may be empty (a cleared search box)
 
 TICKET_LIST_RELATED = ("requester", "account", "team", "assignee")
 
@@ -27,9 +28,15 @@ class StrictQueryMixin:
         filterset_class = getattr(self, "filterset_class", None)
         if filterset_class is not None:
             allowed |= set(filterset_class.base_filters)
-        unknown = sorted(set(request.query_params) - allowed)
-        if unknown:
-            raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        errors = {
+            name: ["Unknown query parameter."] for name in set(request.query_params) - allowed
+        }
+        # An empty typed filter (`?status=`) is a client bug, not "no filter": say so.
+        for name, values in request.query_params.lists():
+            if name in allowed - FREE_TEXT_PARAMS and any(v == "" for v in values):
+                errors[name] = ["This parameter needs a value."]
+        if errors:
+            raise ValidationError(dict(sorted(errors.items())))
 
     def paginated(self, request: Request, queryset: QuerySet, serializer_class: Any) -> Response:
         self.check_query_params(request)

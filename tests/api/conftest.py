@@ -55,3 +55,19 @@ def make_ticket(contact, support_team) -> Callable[..., Ticket]:
 def stranger_contact(db):
     """A contact of no account the success manager owns."""
     return contact_get_or_create(email="dave@elsewhere.example", name="Dave")
+
+
+@pytest.fixture
+def wsgi_app():
+    """The real WSGI app, keeping the test's database connection (as Django's test client
+    does: the per-request connection closing would end the test transaction)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    from django.core.wsgi import get_wsgi_application
+
+    yield get_wsgi_application()
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)

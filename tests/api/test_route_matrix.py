@@ -38,7 +38,7 @@ ROLE_MATRIX = {
 
 def _routes() -> list[tuple[str, str]]:
     routes = []
-    for pattern in router.urls:
+    for pattern in router.urls:  # the JSON catch-all 404 is not a resource
         path = "/api/v1/" + str(pattern.pattern).lstrip("^").rstrip("$")
         path = re.sub(r"\(\?P<\w+>[^)]*\)", "1", path)
         routes.append((pattern.name, path))

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import schemathesis
-from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi import checks as openapi_checks
@@ -58,20 +57,6 @@ def test_swagger_ui_is_served_from_local_static_files(client, agent):
     from django.contrib.staticfiles import finders
 
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
-
-
-@pytest.fixture
-def wsgi_app():
-    """The real WSGI app, keeping the test's database connection (as Django's test client
-    does: the per-request connection closing would end the test transaction)."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield get_wsgi_application()
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 def _path_values(ticket, account, notification) -> dict[str, dict]:
