@@ -361,3 +361,17 @@ def test_ticket_lists_cost_a_fixed_number_of_queries(
     grow(50)
     large = _count_queries(client, url, django_assert_num_queries, expected)
     assert len(large.json()["results"]) == 50
+
+
+def test_bad_paging_and_paths_answer_json_errors(api_for, agent, make_ticket):
+    make_ticket()
+    client = api_for(agent)
+    for query in ("page_size=0", "page_size=201", "page_size=ten", "status=", "unassigned=maybe"):
+        response = client.get(f"/api/v1/tickets/?{query}")
+        assert response.status_code == 400, query
+        assert query.split("=")[0] in response.json()
+    assert client.get("/api/v1/tickets/?q=").status_code == 200  # a cleared search box
+    assert client.get("/api/v1/tickets/?cursor=garbage").status_code == 404
+    missing = client.get("/api/v1/no-such-thing/\n")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Not found."}
