@@ -22,8 +22,6 @@ from helpdesk.models import Priority, Role, Team
 from inbox.models import Message, Status, Ticket
 from notes.models import Handoff, HandoffKind, HandoffReason, Note, Notification
 
-from .models import ApiToken
-
 User = get_user_model()
 
 
@@ -188,10 +186,6 @@ class NoteCreateSerializer(StrictInputMixin, serializers.Serializer):
     body = serializers.CharField(max_length=50_000, help_text="Markdown; @handles mention.")
 
 
-class TicketTakeSerializer(StrictInputMixin, serializers.Serializer):
-    pass
-
-
 # --- handoffs -----------------------------------------------------------------------------
 
 
@@ -244,10 +238,6 @@ class HandoffDeclineSerializer(StrictInputMixin, serializers.Serializer):
 
 class HandoffReturnSerializer(StrictInputMixin, serializers.Serializer):
     note = serializers.CharField(max_length=50_000, help_text="The outcome, for support.")
-
-
-class EmptySerializer(StrictInputMixin, serializers.Serializer):
-    pass
 
 
 # --- accounts -----------------------------------------------------------------------------
@@ -444,7 +434,7 @@ class SurveyResponseCreateSerializer(StrictInputMixin, serializers.Serializer):
         return attrs
 
 
-# --- notifications, users, tokens -----------------------------------------------------------
+# --- notifications, users -----------------------------------------------------------
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -489,11 +479,4 @@ class MeSerializer(serializers.ModelSerializer):
             "time_zone",
             "teams",
         ]
-        read_only_fields = fields
-
-
-class ApiTokenSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
         read_only_fields = fields
