@@ -29,4 +29,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "mail-sweep-outbound": {"task": "mail.sweep_outbound", "schedule": 60.0},
     # Raw mail stored but never parsed (crash between the two steps): rare, so 5 minutes.
     "mail-sweep-inbound": {"task": "mail.sweep_inbound", "schedule": 300.0},
+    # Webhook outbox: deliveries whose on-commit enqueue was lost (Redis down) go out within
+    # a minute; retries are scheduled by the task itself.
+    "api-sweep-webhooks": {"task": "api.sweep_webhooks", "schedule": 60.0},
+    # Idempotency keys only need to outlive client retries.
+    "api-purge-idempotency-keys": {"task": "api.purge_idempotency_keys", "schedule": 3600.0},
 }

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "inbox",
     "notes",
     "automations",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -207,22 +208,62 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- REST API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes unauthenticated calls 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.CreatedCursorPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.TandemAutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.exceptions.api_exception_handler",
+    "PAGE_SIZE": 50,
 }
+# Per token (or per user for the browser session), counted in the cache (Redis when set).
+API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="1200/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tandem API",
-    "DESCRIPTION": "Shared-inbox help desk for support agents and success managers.",
+    "DESCRIPTION": (
+        "Shared-inbox help desk for support agents and success managers.\n\n"
+        "**Auth**: `Authorization: Token <key>` (create keys at `/settings/tokens/`) or the "
+        "browser session with its CSRF token. **Lists** are cursor-paginated (`next`, "
+        "`previous`; `page_size` up to 200); unknown query parameters answer 400. "
+        "**Errors**: 400 with field errors, 401/403, 404 for anything you may not see, 409 "
+        "for a lost race or a state that no longer allows the change, 422 for an "
+        "`Idempotency-Key` reused with another body, 429 when throttled (per token). "
+        "**Webhooks** (configured in admin) POST JSON with `X-Tandem-Event`, "
+        "`X-Tandem-Timestamp` and `X-Tandem-Signature: sha256=<hex>`, the HMAC-SHA256 with "
+        "the webhook secret over `<timestamp>.<raw body>`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "inbox.models.Status",
+        "MessageDeliveryStatusEnum": "inbox.models.DeliveryStatus",
+        "HandoffKindEnum": "notes.models.HandoffKind",
+        "HandoffStatusEnum": "notes.models.HandoffStatus",
+        "NotificationKindEnum": "notes.models.NotificationKind",
+        "RevenueKindEnum": "accounts.models.RevenueKind",
+        "SurveyKindEnum": "accounts.models.SurveyKind",
+    },
 }
+# Outbound webhooks: attempts before a delivery is marked failed, and the backoff base
+# (attempt n waits base * 2**(n-1) seconds).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 
 # --- Tandem domain settings ---------------------------------------------------------------
 METRICS_WINDOW_DAYS = env.int("METRICS_WINDOW_DAYS", default=90)

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api.views_html import token_list_view, token_revoke_view
 from inbox.email.views import inbound_mail_view
 
 urlpatterns = [
@@ -13,4 +15,9 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("automations.urls")),
     path("", include("notes.urls")),
+    path("api/v1/", include("api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("settings/tokens/", token_list_view, name="api-tokens"),
+    path("settings/tokens/<int:token_id>/revoke/", token_revoke_view, name="api-token-revoke"),
 ]

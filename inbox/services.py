@@ -208,6 +208,9 @@ def ticket_create(
         )
     ticket_search_refresh(ticket_id=ticket.pk)
     metrics_mark_dirty(account_id=ticket.account_id)
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("ticket.created", ticket_payload(ticket))
     _run_rules(kind="ticket_created", ticket=ticket, event_key="created")
     return ticket
 
@@ -278,6 +281,9 @@ def message_add_inbound(
         text=f"{contact} replied on #{ticket.number}",
     )
     metrics_mark_dirty(account_id=ticket.account_id)
+    from api.webhooks import message_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("message.created", message_payload(message))
     _run_rules(kind="customer_replied", ticket=ticket, event_key=f"message:{message.pk}")
     return message
 
@@ -345,6 +351,9 @@ def reply_create(
 
     reply_enqueue(message=message)
     metrics_mark_dirty(account_id=ticket.account_id)
+    from api.webhooks import message_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("message.created", message_payload(message))
     if not is_automatic:
         _run_rules(kind="agent_replied", ticket=ticket, event_key=f"message:{message.pk}")
     return message
@@ -377,6 +386,9 @@ def ticket_set_status(
         text=f"#{ticket.number} is now {ticket.get_status_display().lower()}",
     )
     metrics_mark_dirty(account_id=ticket.account_id)
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("ticket.updated", ticket_payload(ticket, changes={"status": [old, status]}))
     _run_rules(kind="status_changed", ticket=ticket, event_key=f"event:{event.pk}")
     return ticket
 
@@ -394,6 +406,9 @@ def ticket_set_priority(*, ticket: Ticket, actor: User | None, priority: str) ->
     event_record(
         ticket=ticket, actor=actor, kind=EventKind.PRIORITY, data={"from": old, "to": priority}
     )
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit("ticket.updated", ticket_payload(ticket, changes={"priority": [old, priority]}))
     return ticket
 
 
@@ -437,6 +452,11 @@ def _assign(*, ticket: Ticket, actor: User | None, assignee: User | None) -> Tic
             actor=actor,
             text=f"#{ticket.number} was assigned to you",
         )
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit(
+        "ticket.updated", ticket_payload(ticket, changes={"assignee_id": [old, ticket.assignee_id]})
+    )
     if assignee is not None:
         _run_rules(kind="assigned", ticket=ticket, event_key=f"event:{event.pk}")
     return ticket
@@ -452,6 +472,11 @@ def ticket_set_team(*, ticket: Ticket, actor: User | None, team: Team | None) ->
     ticket.save(update_fields=["team", "updated_at"])
     event_record(
         ticket=ticket, actor=actor, kind=EventKind.TEAM, data={"from": old, "to": ticket.team_id}
+    )
+    from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+    webhook_emit(
+        "ticket.updated", ticket_payload(ticket, changes={"team_id": [old, ticket.team_id]})
     )
     return ticket
 
@@ -474,6 +499,9 @@ def ticket_set_tags(
         event = event_record(
             ticket=ticket, actor=actor, kind=EventKind.TAGS, data={"from": before, "to": after}
         )
+        from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
+
+        webhook_emit("ticket.updated", ticket_payload(ticket, changes={"tags": [before, after]}))
         if set(after) - set(before):
             _run_rules(kind="tag_added", ticket=ticket, event_key=f"event:{event.pk}")
     return after

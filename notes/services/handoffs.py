@@ -52,6 +52,12 @@ def _target_label(handoff: Handoff) -> str:
     return f"@{handoff.to_user.username}" if handoff.to_user_id else f"@{handoff.to_team.handle}"
 
 
+HANDOFF_WEBHOOKS = {
+    "requested": "handoff.created",
+    "accepted": "handoff.accepted",
+    "declined": "handoff.declined",
+    "returned": "handoff.returned",
+}
 HANDOFF_TRIGGERS = {
     "requested": "handoff_created",
     "accepted": "handoff_answered",
@@ -75,6 +81,10 @@ def _handoff_event(*, handoff: Handoff, actor: User, action: str, **data: object
             **data,
         },
     )
+    if action in HANDOFF_WEBHOOKS:
+        from api.webhooks import handoff_payload, webhook_emit  # lazy: the API sits above
+
+        webhook_emit(HANDOFF_WEBHOOKS[action], handoff_payload(handoff))
     if action in HANDOFF_TRIGGERS:
         from automations.engine import trigger  # rules sit on top of collaboration
 

@@ -63,6 +63,9 @@ def note_create(*, ticket: Ticket, author: User | None, body_markdown: str) -> N
     note = Note.objects.create(ticket=ticket, author=author, body_markdown=body, body_html=html)
     ticket_touch(ticket=ticket)
     _mentions_record(note=note, resolved=mentions_resolve(html=html), actor=author)
+    from api.webhooks import note_payload, webhook_emit  # lazy: the API app sits above notes
+
+    webhook_emit("note.created", note_payload(note))
     return note
 
 

@@ -124,15 +124,15 @@ def test_team_mention_of_fifty_members_is_a_fixed_number_of_queries(
         MembershipFactory(team=big, user=user)
         MembershipFactory(team=support_team, user=user)  # all can see the ticket already
     # insert note, touch ticket, resolve users, resolve teams, insert mentions, members,
-    # visibility, active recipients, insert notifications, savepoints x2
-    with django_assert_num_queries(11):
+    # visibility, active recipients, insert notifications, savepoints x2, webhook subscribers
+    with django_assert_num_queries(12):
         note_create(ticket=ticket, author=agent, body_markdown="@everyone heads up")
     assert Notification.objects.filter(note__isnull=False).count() == 50
     # the same for 5 members: the count does not grow with the team
     small = TeamFactory(handle="few", name="Few")
     for user in users[:5]:
         MembershipFactory(team=small, user=user)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         note_create(ticket=ticket, author=agent, body_markdown="@few heads up")
     assert Notification.objects.filter(note__isnull=False).count() == 55
 
