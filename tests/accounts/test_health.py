@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection as db_connection
 
 from accounts.metrics import recompute_accounts
 from accounts.metrics.health import health_compute, health_explain
@@ -15,6 +17,7 @@ from accounts.models import (
     HealthBandChange,
     HealthScoreConfig,
     Lifecycle,
+    MetricSnapshot,
 )
 from inbox import services as inbox
 from notes.models import HandoffStatus, Notification, NotificationKind
@@ -141,11 +144,33 @@ def test_recompute_metrics_command_rebuilds_one_or_all_accounts(account):
         call_command("recompute_metrics", "--account", "999999", stdout=out)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_recomputes_of_one_account_agree(account, contact):
-    """Two runs at once serialise on the advisory lock and write identical values."""
+    """Runs at once serialise on the advisory lock and leave identical values."""
     _open_tickets(contact, 2)
     now = dt.datetime.now(tz=dt.UTC)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            recompute_accounts(account_ids=[account.pk], now=now)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert AccountMetrics.objects.filter(account=account).count() == 1
+    assert MetricSnapshot.objects.filter(account=account).count() == 1
+    together = AccountMetrics.objects.filter(account=account).values().get()
     recompute_accounts(account_ids=[account.pk], now=now)
-    first = AccountMetrics.objects.filter(account=account).values().get()
-    recompute_accounts(account_ids=[account.pk], now=now)
-    assert AccountMetrics.objects.filter(account=account).values().get() == first
+    assert AccountMetrics.objects.filter(account=account).values().get() == together
+    assert together["tickets_created"] == 2
+    assert together["backlog"] == 2
