@@ -61,3 +61,11 @@ def recompute_all_metrics_task(chunk_size: int = CHUNK_SIZE, **kwargs: object) -
 
     ids = list(Account.objects.order_by("pk").values_list("pk", flat=True))
     return _fan_out(ids, chunk_size)
+
+
+@shared_task(name="accounts.send_nps_surveys", acks_late=True, soft_time_limit=300)
+def send_nps_surveys_task(limit: int = 500, **kwargs: object) -> int:
+    """Send the NPS surveys that are due (each contact at most once per interval)."""
+    from accounts.surveys import nps_send_due
+
+    return nps_send_due(limit=limit)

@@ -10,3 +10,7 @@ urlpatterns = [
     path("dashboards/success/", views.success_dashboard_view, name="dashboard_success"),
     path("dashboards/support/", views.support_dashboard_view, name="dashboard_support"),
 ]
+urlpatterns += [
+    # Public: customers answer surveys here without logging in (signed single-use token).
+    path("s/<str:token>/", views.survey_answer_view, name="survey_answer"),
+]

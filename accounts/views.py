@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 
 from helpdesk.models import Role, Team, User
 
@@ -19,7 +21,7 @@ from .charts import multi_line
 from .metrics.health import health_explain
 from .metrics.portfolio import portfolio_compute, portfolio_trend
 from .metrics.support import support_rows
-from .models import HealthBand, Lifecycle
+from .models import SCORE_RANGE, HealthBand, Lifecycle
 from .selectors import (
     SORTS,
     account_filter_choices,
@@ -27,6 +29,8 @@ from .selectors import (
     account_page_for_user,
     account_visible_queryset,
 )
+from .services import SurveyError
+from .surveys import QUESTIONS, SCALES, SurveyLinkInvalid, invitation_for_token, survey_answer
 
 PAGE_SIZE = 100
 
@@ -237,4 +241,60 @@ def support_dashboard_view(request: HttpRequest) -> HttpResponse:
                 ("agent", _support_table(by_agent, agent_names)),
             ],
         },
+    )
+
+
+# --- public survey page (no login) ----------------------------------------------------------
+
+
+class SurveyAnswerForm(forms.Form):
+    score = forms.TypedChoiceField(coerce=int, widget=forms.RadioSelect)
+    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
+
+    def __init__(self, *args: object, kind: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        low, high = SCORE_RANGE[kind]
+        self.fields["score"].choices = [(n, str(n)) for n in range(low, high + 1)]
+
+
+def _survey_gone(request: HttpRequest) -> HttpResponse:
+    # Garbage, tampered, expired and used links all look the same: 404.
+    return render(request, "accounts/survey_gone.html", status=404)
+
+
+@never_cache
+@csrf_protect
+def survey_answer_view(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invitation = invitation_for_token(token=token)
+    except SurveyLinkInvalid:
+        return _survey_gone(request)
+    initial = {"score": request.GET.get("score")} if request.method == "GET" else None
+    form = SurveyAnswerForm(
+        request.POST if request.method == "POST" else None, initial=initial, kind=invitation.kind
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            survey_answer(
+                token=token,
+                score=form.cleaned_data["score"],
+                comment=form.cleaned_data["comment"],
+            )
+        except SurveyLinkInvalid:
+            return _survey_gone(request)
+        except SurveyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return render(request, "accounts/survey_thanks.html")
+    low_label, high_label = SCALES[invitation.kind]
+    return render(
+        request,
+        "accounts/survey_answer.html",
+        {
+            "form": form,
+            "question": QUESTIONS[invitation.kind],
+            "low_label": low_label,
+            "high_label": high_label,
+        },
+        status=400 if form.errors else 200,
     )

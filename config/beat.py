@@ -24,4 +24,10 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "accounts.recompute_all_metrics",
         "schedule": crontab(hour=2, minute=15),
     },
+    # NPS is a relationship survey: a daily batch in office hours is plenty; the
+    # per-contact interval (SurveySettings, admin) decides who is due.
+    "accounts-send-nps-surveys": {
+        "task": "accounts.send_nps_surveys",
+        "schedule": crontab(hour=10, minute=0),
+    },
 }
