@@ -83,9 +83,11 @@ def generate(accounts: int, tickets: int) -> float:
                 THEN t.created + (random() * interval '5 days') END,
             (g %% 7 = 0)::int, 1 + g %% 3, false, false, false, false, 0
         FROM generate_series(1, %s) g
-        JOIN LATERAL (SELECT now() - random() * interval '200 days' AS created) t ON true
+        -- "+ g * 0" makes each lateral row depend on g, so random() is drawn per ticket.
+        JOIN LATERAL (SELECT now() - (random() + g * 0) * interval '200 days' AS created) t
+            ON true
         JOIN LATERAL (SELECT (ARRAY['solved', 'closed', 'solved', 'open', 'pending'])
-            [1 + (g %% 5)] AS status) s ON true
+            [1 + floor(random() * 5 + g * 0)::int] AS status) s ON true
         JOIN accounts_contact c ON c.email = 'c' || (
             SELECT min(id) FROM accounts_account WHERE name LIKE 'Bench %%') + g %% %s
             || '@bench.example'
