@@ -95,11 +95,13 @@ def multi_line(
     ]
     for i, text in enumerate(labels):
         if i % max(1, len(labels) // 6) == 0 or i == len(labels) - 1:
+            anchor = "end" if i == len(labels) - 1 else "middle"
             parts.append(
                 format_html(
-                    '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
+                    '<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>',
                     x(i),
                     height - 6,
+                    anchor,
                     text,
                 )
             )

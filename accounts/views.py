@@ -18,7 +18,7 @@ from helpdesk.models import Role, Team, User
 
 from . import display
 from .charts import multi_line
-from .metrics.health import health_explain
+from .metrics.health import COMPONENTS, health_explain
 from .metrics.portfolio import portfolio_compute, portfolio_trend
 from .metrics.support import support_rows
 from .models import SCORE_RANGE, HealthBand, Lifecycle
@@ -33,6 +33,7 @@ from .services import SurveyError
 from .surveys import QUESTIONS, SCALES, SurveyLinkInvalid, invitation_for_token, survey_answer
 
 PAGE_SIZE = 100
+DASHBOARD_ROWS = 25
 
 
 class AccountFilterForm(forms.Form):
@@ -106,10 +107,8 @@ def account_detail_view(request: HttpRequest, account_id: int) -> HttpResponse:
             "account": page.account,
             "metrics": page.metrics,
             "explanation": health_explain(components),
-            "components": [
-                {**part, "value_text": display.percent_text(part.get("value"))}
-                for part in components.values()
-            ],
+            # jsonb does not keep key order: show the components in their fixed order.
+            "components": [components[name] for name in COMPONENTS if name in components],
             "metric_rows": display.metric_rows(
                 page.metrics, page.snapshots, start=page.trend_start, end=page.trend_end
             ),
@@ -173,8 +172,8 @@ def success_dashboard_view(request: HttpRequest) -> HttpResponse:
             "form": form,
             "start": start,
             "end": end,
-            "book": book[:PAGE_SIZE],
-            "at_risk": at_risk[:PAGE_SIZE],
+            "book": book[:DASHBOARD_ROWS],
+            "at_risk": at_risk[:DASHBOARD_ROWS],
             "overall_rows": _portfolio_rows([portfolio.overall]),
             "by_manager": _portfolio_rows(portfolio.by_manager),
             "by_plan": _portfolio_rows(portfolio.by_plan),
