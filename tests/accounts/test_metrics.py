@@ -381,3 +381,22 @@ def test_recompute_clears_the_dirty_flag_set_by_the_services(contact, account):
     recompute(account)
     account.refresh_from_db()
     assert account.metrics_dirty_at is None
+
+
+def test_moving_a_contact_moves_its_answers_and_marks_both_accounts_dirty(contact, account):
+    from accounts.services import contact_move
+
+    survey(contact, "nps", 10, NOW - DAY)
+    recompute(account)
+    other = AccountFactory(name="Umbrella")
+    Account = type(account)
+    Account.objects.filter(pk__in=[account.pk, other.pk]).update(metrics_dirty_at=None)
+    contact_move(contact=contact, account=other)
+    assert (
+        Account.objects.filter(
+            pk__in=[account.pk, other.pk], metrics_dirty_at__isnull=False
+        ).count()
+        == 2
+    )
+    assert recompute(account).nps is None
+    assert recompute(other).nps == pytest.approx(100.0)

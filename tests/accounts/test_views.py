@@ -15,6 +15,7 @@ from helpdesk.models import Role
 from inbox import services as inbox
 from tests.accounts.factories import (
     AccountFactory,
+    ContactFactory,
     MetricSnapshotFactory,
     RevenueEventFactory,
 )
@@ -222,3 +223,31 @@ def test_support_dashboard_per_team_and_agent(client, agent, support_team, conta
     )
     assert (support["fcr"], support["csat"], support["backlog"]) == ("100%", "100%", 0)
     assert tables["agent"][0]["label"] in (agent.get_full_name(), "alice")
+
+
+def test_dashboards_query_counts_are_flat(
+    client, admin_user, success_manager, agent, support_team, django_assert_num_queries
+):
+    def make(count: int) -> None:
+        for _ in range(count):
+            account = AccountFactory(success_manager=success_manager)
+            _metrics(account, 30, "red")
+            RevenueEventFactory(account=account)
+            contact = ContactFactory(account=account)
+            TicketFactory(requester=contact, account=account, team=support_team, assignee=agent)
+
+    make(5)
+    client.force_login(admin_user)
+    client.get("/dashboards/success/")
+    # Fixed: the trend costs 2 reads per month (12), the rest one read per block.
+    with django_assert_num_queries(31) as success:
+        client.get("/dashboards/success/")
+    with django_assert_num_queries(7) as support:
+        client.get("/dashboards/support/")
+    make(45)
+    with django_assert_num_queries(len(success.captured_queries)):
+        response = client.get("/dashboards/success/")
+    assert len(response.context["at_risk"]) == 25
+    with django_assert_num_queries(len(support.captured_queries)):
+        response = client.get("/dashboards/support/")
+    assert dict(response.context["tables"])["team"][0]["backlog"] == 50
