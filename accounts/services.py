@@ -165,7 +165,23 @@ def revenue_event_create(
         return existing, False
     _lifecycle_follow_revenue(account=account, kind=kind, occurred_on=occurred_on)
     metrics_mark_dirty(account_id=account.pk)
+    if kind in (RevenueKind.CHURN, RevenueKind.REACTIVATION, RevenueKind.CONTRACTION) or (
+        occurred_on <= timezone.localdate() - dt.timedelta(days=365)
+    ):
+        # The plan's logo churn (every same-plan account's CLV) may have moved.
+        plan = account.plan
+        transaction.on_commit(lambda: metrics_enqueue_plan(plan=plan))
     return event, True
+
+
+def metrics_enqueue_plan(*, plan: str) -> None:
+    """Ask Celery to mark and recompute a whole plan (the nightly run is the fallback)."""
+    from .tasks import recompute_plan_metrics_task
+
+    try:
+        recompute_plan_metrics_task.delay(plan)
+    except Exception:
+        logger.warning("plan recompute enqueue failed for %r", plan, exc_info=True)
 
 
 def _lifecycle_follow_revenue(*, account: Account, kind: str, occurred_on: dt.date) -> None:

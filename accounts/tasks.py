@@ -69,3 +69,17 @@ def send_nps_surveys_task(limit: int = 500, **kwargs: object) -> int:
     from accounts.surveys import nps_send_due
 
     return nps_send_due(limit=limit)
+
+
+@shared_task(name="accounts.recompute_plan_metrics", acks_late=True, soft_time_limit=120)
+def recompute_plan_metrics_task(plan: str, chunk_size: int = CHUNK_SIZE, **kwargs: object) -> int:
+    """Mark every account of `plan` dirty (its CLV shares the plan's churn) and fan out."""
+    from django.utils import timezone
+
+    from accounts.models import Account
+
+    accounts = Account.objects.filter(plan=plan)
+    # Marked first, so a lost chunk task is still found by the sweep.
+    accounts.filter(metrics_dirty_at__isnull=True).update(metrics_dirty_at=timezone.now())
+    ids = list(accounts.order_by("pk").values_list("pk", flat=True))
+    return _fan_out(ids, chunk_size)

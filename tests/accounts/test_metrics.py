@@ -11,6 +11,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from accounts.metrics import recompute_accounts
 from accounts.models import AccountMetrics, MetricSnapshot
@@ -400,3 +401,18 @@ def test_moving_a_contact_moves_its_answers_and_marks_both_accounts_dirty(contac
     )
     assert recompute(account).nps is None
     assert recompute(other).nps == pytest.approx(100.0)
+
+
+def test_a_churn_recomputes_the_clv_of_every_account_on_the_plan(
+    django_capture_on_commit_callbacks,
+):
+    today = timezone.localdate()
+    basic = [AccountFactory(plan="basic") for _ in range(4)]
+    with django_capture_on_commit_callbacks(execute=True):
+        for customer in basic:
+            revenue(customer, "new", "100", today - 400 * DAY)
+    assert AccountMetrics.objects.get(account=basic[1]).clv == Decimal("8000.00")  # floor
+    with django_capture_on_commit_callbacks(execute=True):
+        revenue(basic[0], "churn", "-100", today - 10 * DAY)  # only basic[0] changes
+    assert AccountMetrics.objects.get(account=basic[1]).clv == Decimal("3840.00")
+    assert AccountMetrics.objects.get(account=basic[3]).clv == Decimal("3840.00")
