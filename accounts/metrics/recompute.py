@@ -160,6 +160,9 @@ def _lock(account_ids: list[int]) -> None:
     if connection.vendor != "postgresql":
         return  # SQLite serialises writers already
     with connection.cursor() as cursor:
+        # A run stuck behind a hung one gives up (OperationalError: the task retries) rather
+        # than waiting forever; a dead run's locks go with its connection.
+        cursor.execute("SET LOCAL lock_timeout = '60s'")
         # Sorted, so two chunks that overlap take their locks in one order (no deadlock).
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, (s.id & 2147483647)::int4) FROM "
