@@ -1,10 +1,11 @@
 """Invariant 5: the incremental path and a rebuild from scratch give identical metrics.
 
 Hypothesis generates a stream of tickets, replies (some automatic), notes, status changes,
-customer messages, survey answers and revenue events. Each goes through its service with
+customer messages, survey answers, revenue events and moves of the contact between two
+accounts of one plan. Each goes through its service with
 the on-commit hooks executed (so the dirty flag and the eager recompute task run as in
-production); then `recompute_metrics` rebuilds the account from the raw tables and must
-produce the very same row.
+production); then `recompute_metrics` rebuilds both accounts from the raw tables and
+must produce the very same rows.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from hypothesis.extra.django import TestCase
 
 from accounts.metrics import METRIC_FIELDS
 from accounts.models import Account, AccountMetrics
-from accounts.services import SurveyError, revenue_event_create, survey_response_create
+from accounts.services import (
+    SurveyError,
+    contact_move,
+    revenue_event_create,
+    survey_response_create,
+)
 from helpdesk.models import Role
 from inbox import services as inbox
 from inbox.models import Status
@@ -66,7 +72,9 @@ operations = st.lists(
             st.sampled_from(["new", "expansion", "contraction", "churn", "reactivation"]),
             st.integers(min_value=1, max_value=500),
             st.integers(min_value=-2, max_value=800),
+            st.integers(min_value=0, max_value=1),
         ),
+        st.tuples(st.just("move")),
     ),
     max_size=25,
 ).map(lambda rest: [("ticket", NOW - dt.timedelta(days=3, minutes=30)), *rest])
@@ -81,25 +89,41 @@ class IncrementalEqualsRebuildTest(TestCase):
     @given(ops=operations)
     def test_incremental_path_equals_recompute_from_scratch(self, ops):
         with time_machine.travel(NOW, tick=False):
-            account = AccountFactory(plan=f"plan-{next(_plans)}")
-            contact = ContactFactory(account=account)
+            plan = f"plan-{next(_plans)}"
+            accounts = [AccountFactory(plan=plan), AccountFactory(plan=plan)]
+            # The generated contact moves between the two accounts ("move" operations).
+            self.contact = ContactFactory(account=accounts[0])
             agent = UserFactory(role=Role.AGENT)
             tickets: list = []
             clocks: dict[int, dt.datetime] = {}
+            with self.captureOnCommitCallbacks(execute=True):
+                inbox.ticket_create(
+                    requester=ContactFactory(account=accounts[1]),
+                    subject="Other account",
+                    content=inbox.InboundContent(body_text="hello"),
+                    created_at=NOW - dt.timedelta(days=2, minutes=30),
+                )
             for op in ops:
                 with self.captureOnCommitCallbacks(execute=True):
-                    self._apply(op, account, contact, agent, tickets, clocks)
-            account.refresh_from_db()
-            assert account.metrics_dirty_at is None  # nothing left for the sweep
-            incremental = AccountMetrics.objects.filter(account=account).values(*COMPARED).get()
-            AccountMetrics.objects.filter(account=account).delete()
-            call_command("recompute_metrics", "--account", str(account.pk), verbosity=0)
-            rebuilt = AccountMetrics.objects.filter(account=account).values(*COMPARED).get()
-            assert incremental == rebuilt
-            assert Account.objects.get(pk=account.pk).mrr == account.mrr
+                    self._apply(op, accounts, agent, tickets, clocks)
+            ids = [a.pk for a in accounts]
+            assert not Account.objects.filter(pk__in=ids, metrics_dirty_at__isnull=False).exists()
+            rows = AccountMetrics.objects.filter(account_id__in=ids).order_by("account_id")
+            incremental = list(rows.values("account_id", *COMPARED))
+            mrr = list(Account.objects.filter(pk__in=ids).order_by("pk").values_list("mrr"))
+            AccountMetrics.objects.filter(account_id__in=ids).delete()
+            for pk in ids:
+                call_command("recompute_metrics", "--account", str(pk), verbosity=0)
+            assert list(rows.values("account_id", *COMPARED)) == incremental
+            assert list(Account.objects.filter(pk__in=ids).order_by("pk").values_list("mrr")) == mrr
 
-    def _apply(self, op, account, contact, agent, tickets, clocks) -> None:
+    def _apply(self, op, accounts, agent, tickets, clocks) -> None:
         kind = op[0]
+        contact = self.contact
+        if kind == "move":
+            other = accounts[1] if contact.account_id == accounts[0].pk else accounts[0]
+            self.contact = contact_move(contact=contact, account=other)
+            return
         if kind == "ticket":
             ticket = inbox.ticket_create(
                 requester=contact,
@@ -111,7 +135,7 @@ class IncrementalEqualsRebuildTest(TestCase):
             clocks[ticket.pk] = op[1]
             return
         if kind in ("survey", "revenue"):
-            self._apply_account_event(op, account, contact, tickets)
+            self._apply_account_event(op, accounts, contact, tickets)
             return
         if not tickets:
             return
@@ -143,7 +167,7 @@ class IncrementalEqualsRebuildTest(TestCase):
         except inbox.InvalidTransition:
             pass  # a closed ticket takes nothing: the service refused, nothing changed
 
-    def _apply_account_event(self, op, account, contact, tickets) -> None:
+    def _apply_account_event(self, op, accounts, contact, tickets) -> None:
         if op[0] == "survey":
             _, kind, raw, at, on_ticket = op
             low, high = {"csat": (1, 5), "ces": (1, 7), "nps": (0, 10)}[kind]
@@ -158,10 +182,10 @@ class IncrementalEqualsRebuildTest(TestCase):
                     responded_at=at,
                 )
             return
-        _, kind, amount, days_ago = op
+        _, kind, amount, days_ago, which = op
         sign = 1 if kind in ("new", "expansion", "reactivation") else -1
         revenue_event_create(
-            account=account,
+            account=accounts[which],
             kind=kind,
             mrr_delta=Decimal(sign * amount),
             occurred_on=NOW.date() - dt.timedelta(days=days_ago),
