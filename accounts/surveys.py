@@ -18,7 +18,14 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from .models import Contact, Lifecycle, SurveyInvitation, SurveyKind, SurveySettings
+from .models import (
+    SCORE_RANGE,
+    Contact,
+    Lifecycle,
+    SurveyInvitation,
+    SurveyKind,
+    SurveySettings,
+)
 from .services import SurveyError, survey_response_create
 
 logger = logging.getLogger(__name__)
@@ -72,9 +79,15 @@ def _mail_body(invitation: SurveyInvitation, url: str) -> tuple[str, str]:
     greeting = f"Hi {invitation.contact.first_name}," if invitation.contact.first_name else "Hi,"
     about = f' about your request "{invitation.ticket.subject}"' if invitation.ticket_id else ""
     question = QUESTIONS[invitation.kind]
+    low, high = SCORE_RANGE[invitation.kind]
+    low_label, high_label = SCALES[invitation.kind]
+    # One link per score opens the page with that score chosen; sending it is one click more
+    # (a GET never records an answer: mail scanners follow links).
+    choices = "\n".join(f"  {score}: {url}?score={score}" for score in range(low, high + 1))
     text = (
-        f"{greeting}\n\nWe would love your feedback{about}.\n{question}\n\n"
-        f"Answer here (one click, no login): {url}\n\nThank you!"
+        f"{greeting}\n\nWe would love your feedback{about}.\n{question}\n"
+        f"({low} = {low_label.lower()}, {high} = {high_label.lower()})\n\n{choices}\n\n"
+        f"No login needed. Thank you!"
     )
     return f"Quick question: {question}", text
 

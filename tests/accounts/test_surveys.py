@@ -45,7 +45,9 @@ def test_solving_a_ticket_mails_the_requester_a_csat_link(
     assert outbound.status == "sent"  # the send task ran on commit
     sent = [m for m in mail.outbox if m.to == [contact.email] and "Quick question" in m.subject]
     assert len(sent) == 1
-    assert _link(invitation).split("/")[2][:20] in sent[0].body  # the signed link
+    token = survey_token_make(invitation=invitation)
+    assert f"/s/{token}/?score=5" in sent[0].body  # one signed link per score
+    assert "1 = very unsatisfied, 5 = very satisfied" in sent[0].body
     assert "Hi Carol" in sent[0].body
 
 
