@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils import timezone
 
 from helpdesk.models import TimestampedModel
 
@@ -308,6 +309,30 @@ class MetricSnapshot(MetricValues):
 
     def __str__(self) -> str:
         return f"{self.account} on {self.date}"
+
+
+class HealthBandChange(models.Model):
+    """A move between health bands (into red alerts the success manager; recovery too)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="band_changes")
+    from_band = models.CharField(max_length=8, choices=HealthBand.choices, blank=True)
+    to_band = models.CharField(max_length=8, choices=HealthBand.choices, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    components = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="accounts_bandchange_acct_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.from_band or '-'} -> {self.to_band or '-'}"
+
+    @property
+    def is_recovery(self) -> bool:
+        return self.from_band == HealthBand.RED and self.to_band != HealthBand.RED
 
 
 class HealthScoreConfig(models.Model):

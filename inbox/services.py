@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Contact
 from accounts.services import metrics_mark_dirty
+from accounts.surveys import surveys_on_solve
 from helpdesk.models import Mailbox, Priority, Team, User
 from notes.models import NotificationKind
 from notes.notify import notify
@@ -114,6 +115,7 @@ def _apply_status_facts(ticket: Ticket, new_status: str, now: datetime) -> list[
     if new_status in DONE_STATUSES and old not in DONE_STATUSES:
         ticket.solved_at = now  # the latest solve counts (reopening extends resolution)
         fields.append("solved_at")
+        surveys_on_solve(ticket=ticket)  # CSAT/CES invitation + outbox row, same transaction
     if new_status == Status.CLOSED and old != Status.CLOSED:
         ticket.closed_at = now
         fields.append("closed_at")
