@@ -273,11 +273,44 @@ def _band_changes(
                     data={"account": row.account_id, "score": row.health_score},
                 )
     if changes:
-        HealthBandChange.objects.bulk_create(changes)
+        _announce_band_changes(accounts, HealthBandChange.objects.bulk_create(changes))
     if at_risk:
         Account.objects.filter(pk__in=at_risk).update(
             lifecycle=Lifecycle.AT_RISK, updated_at=timezone.now()
         )
+
+
+def _announce_band_changes(accounts: dict[int, dict], changes: list[HealthBandChange]) -> None:
+    """Tell webhook subscribers, and run the rules of the account's open tickets."""
+    from api.webhooks import account_health_payload, webhook_emit  # the API sits on top
+    from automations.engine import active_rules, rules_fire  # so do automations
+    from inbox.models import OPEN_STATUSES, Ticket
+
+    for change in changes:
+        webhook_emit(
+            "account.health_changed",
+            account_health_payload(
+                Account(pk=change.account_id, name=accounts[change.account_id]["name"]),
+                old_score=None,
+                old_band=change.from_band,
+                new_score=change.score,
+                new_band=change.to_band,
+            ),
+        )
+    rules = active_rules("health_band_changed")
+    if not rules:
+        return
+    for change in changes:
+        open_tickets = Ticket.objects.filter(
+            account_id=change.account_id, status__in=OPEN_STATUSES
+        ).values_list("pk", flat=True)[:100]
+        for ticket_id in open_tickets:
+            rules_fire(
+                trigger="health_band_changed",
+                ticket_id=ticket_id,
+                event_key=f"band:{change.pk}",
+                rules=rules,
+            )
 
 
 def _clear_dirty(accounts: dict[int, dict]) -> None:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.services import metrics_mark_dirty
 from helpdesk.models import Membership, Role, Team, TeamKind, User
 from inbox.models import EventKind, Ticket, TicketAccess
 from inbox.services import event_record, ticket_assign
@@ -81,6 +82,8 @@ def _handoff_event(*, handoff: Handoff, actor: User, action: str, **data: object
             **data,
         },
     )
+    # Escalations are a health-score input: every handoff step can move the account's score.
+    metrics_mark_dirty(account_id=handoff.ticket.account_id)
     if action in HANDOFF_WEBHOOKS:
         from api.webhooks import handoff_payload, webhook_emit  # lazy: the API sits above
 

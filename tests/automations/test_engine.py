@@ -532,3 +532,38 @@ def test_handoff_triggers_and_the_create_handoff_action(
     assert "answered-by-csm" in tags(ticket)
     ticket.refresh_from_db()
     assert ticket.assignee == success_manager
+
+
+def test_health_band_change_fires_rules_on_open_tickets_and_emits_a_webhook(
+    contact, support_team, agent, success_manager
+):
+    from accounts.metrics import recompute_accounts
+    from accounts.models import AccountMetrics
+    from api.models import Webhook, WebhookDelivery
+    from notes.services import handoff_create
+
+    make_rule(
+        "health_band_changed",
+        [{"type": "add_tags", "value": ["account-red"]}],
+        {"all": [{"field": "account.health_band", "op": "is", "value": "red"}]},
+    )
+    Webhook.objects.create(
+        name="crm",
+        url="https://crm.example/hook",
+        secret="s3cret",
+        event_kinds=["account.health_changed"],
+    )
+    tickets = [new_ticket(contact, support_team) for _ in range(11)]  # backlog 11 -> 0 points
+    handoff_create(
+        ticket=tickets[0],
+        from_user=agent,
+        reason="churn_risk",
+        note_markdown="They talk about leaving.",
+    )  # escalations -> 0 points
+    recompute_accounts(account_ids=[contact.account_id])
+    assert AccountMetrics.objects.get(account=contact.account).health_band == "red"
+    assert all("account-red" in tags(ticket) for ticket in tickets)
+    delivery = WebhookDelivery.objects.get(event="account.health_changed")
+    assert delivery.payload["health"]["to"]["band"] == "red"
+    recompute_accounts(account_ids=[contact.account_id])  # no change: nothing fires again
+    assert RuleFiring.objects.filter(rule__trigger="health_band_changed").count() == 11
