@@ -18,3 +18,18 @@ def send_outbound_task(outbound_id: int, **kwargs: object) -> None:
     from .outbound import outbound_send
 
     outbound_send(outbound_id=outbound_id)
+
+
+@shared_task(
+    name="inbox.sla_sweep",
+    acks_late=True,
+    soft_time_limit=120,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def sla_sweep_task(**kwargs: object) -> int:
+    """Flag tickets whose SLA clock ran out (each breach once: the flag is the record)."""
+    from .services import sla_sweep
+
+    return sla_sweep()
