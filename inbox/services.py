@@ -410,9 +410,9 @@ def ticket_set_priority(*, ticket: Ticket, actor: User | None, priority: str) ->
 @transaction.atomic
 def ticket_take(*, ticket: Ticket, user: User) -> Ticket:
     """Assign the ticket to `user`; a concurrent taker waits on the row lock and loses."""
-    ticket = (
-        Ticket.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=ticket.pk)
-    )
+    # No select_related("assignee"): after waiting on the lock PostgreSQL re-reads only the
+    # locked row, so a joined assignee would be the stale (empty) one; load it afterwards.
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
     if ticket.assignee_id == user.pk:
         return ticket
     if ticket.assignee_id is not None:

@@ -260,7 +260,7 @@ def ticket_status_view(request: HttpRequest, number: int) -> HttpResponse:
     ticket = ticket_get_for_user(user=request.user, number=number)
     status = request.POST.get("status", "")
     try:
-        ticket_set_status(ticket=ticket, actor=request.user, status=status)
+        ticket = ticket_set_status(ticket=ticket, actor=request.user, status=status)
     except InvalidTransition as exc:
         page_ticket = ticket_get_for_page(user=request.user, number=number)
         return _render_ticket(

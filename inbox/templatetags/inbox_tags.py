@@ -66,17 +66,17 @@ def sla_badge(ticket: object) -> str:
     if due <= now or ticket.is_sla_breached:
         text = f"Overdue {_span(now - due)}" if due <= now else "Breached"
         return format_html(
-            '<span class="sla sla-breached" title="{} due {:%b %-d %H:%M}">{}</span>',
+            '<span class="sla sla-breached" title="{} due {}">{}</span>',
             label,
-            local,
+            f"{local:%b %-d %H:%M}",
             text,
         )
     css = "sla-soon" if due - now <= dt.timedelta(hours=1) else "sla-ok"
     return format_html(
-        '<span class="sla {}" title="{} due {:%b %-d %H:%M}">Due in {}</span>',
+        '<span class="sla {}" title="{} due {}">Due in {}</span>',
         css,
         label,
-        local,
+        f"{local:%b %-d %H:%M}",
         _span(due - now),
     )
 
