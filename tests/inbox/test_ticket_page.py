@@ -49,7 +49,7 @@ def test_timeline_shows_messages_notes_events_and_side_panel(
     assert "Have you tried resetting?" in html
     assert "<strong>Customer</strong> is on the old SSO" in html  # rendered Markdown
     assert html.count("Internal note") >= 2  # visibly internal
-    assert "📌 Pinned · Internal" in html
+    assert "Pinned · Internal" in html
     assert html.index("VIP account") < html.index("timeline")
     assert "assigned to" in html
     assert "Acme" in html
