@@ -18,7 +18,8 @@ from django.db.models.functions import Coalesce, Least
 from django.http import Http404
 from django.utils import timezone
 
-from helpdesk.models import CannedResponse, Macro, Priority, Role, Team, User
+from accounts.models import Account
+from helpdesk.models import CannedResponse, Macro, Membership, Priority, Role, Team, User
 
 from .models import (
     DONE_STATUSES,
@@ -30,6 +31,7 @@ from .models import (
     Status,
     Tag,
     Ticket,
+    TicketAccess,
     TicketEvent,
 )
 
@@ -45,18 +47,18 @@ def ticket_visibility_q(*, user: User) -> Q:
         return Q(pk__in=[])
     if user.is_superuser or user.role == Role.ADMIN:
         return Q()
-    granted = Q(access_grants__user=user)
+    # Each branch is an uncorrelated subquery on an indexed column, not a join: the planner
+    # can OR three index scans instead of scanning every ticket, and no row is duplicated.
+    granted = Q(id__in=TicketAccess.objects.filter(user=user).values("ticket_id"))
     if user.role == Role.SUCCESS:
-        return Q(account__success_manager=user) | Q(assignee=user) | granted
-    return Q(team__memberships__user=user) | Q(assignee=user) | granted
+        managed = Account.objects.filter(success_manager=user).values("id")
+        return Q(account_id__in=managed) | Q(assignee=user) | granted
+    my_teams = Membership.objects.filter(user=user).values("team_id")
+    return Q(team_id__in=my_teams) | Q(assignee=user) | granted
 
 
 def ticket_visible_queryset(*, user: User) -> QuerySet[Ticket]:
-    # A subquery on ids keeps the joins of the visibility rule from duplicating rows.
-    visible_ids = Ticket.objects.filter(ticket_visibility_q(user=user)).values("id")
-    if user.is_superuser or user.role == Role.ADMIN:
-        return Ticket.objects.all()
-    return Ticket.objects.filter(id__in=visible_ids)
+    return Ticket.objects.filter(ticket_visibility_q(user=user))
 
 
 def ticket_get_for_user(*, user: User, number: int, lock: bool = False) -> Ticket:
