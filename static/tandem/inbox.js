@@ -89,6 +89,8 @@
       const composer = document.getElementById("composer");
       composer.classList.toggle("mode-note", event.target.value === "note");
       composer.classList.toggle("mode-reply", event.target.value !== "note");
+      const send = document.getElementById("send-btn");
+      if (send && !send.dataset.stale) send.textContent = event.target.value === "note" ? "Add note" : "Send";
     }
     if (event.target.id === "canned" && event.target.value) {
       const url = event.target.dataset.url.replace(/\/0\/$/, `/${event.target.value}/`);

@@ -133,6 +133,11 @@ def test_agent_works_a_ticket_end_to_end(live_server, page_1280, screenshot_dir,
     page.keyboard.press("n")
     page.fill("#composer-body", "Carol's account uses **SSO**; check with IT.")
     assert "mode-note" in page.locator("#composer").get_attribute("class")
+    # The mode is also an ordinary radio choice (the notes app's tests click it).
+    page.locator("form#composer [name=mode][value=reply]").check()
+    assert "mode-reply" in page.locator("#composer").get_attribute("class")
+    page.locator("form#composer [name=mode][value=note]").check()
+    assert "mode-note" in page.locator("#composer").get_attribute("class")
     snap("note-mode")
     page.click('button[type=submit][name="send"]')
     page.wait_for_selector(".flash li:has-text('Internal note added.')")

@@ -322,3 +322,13 @@ def test_inactive_agent_sees_nothing(agent, support_team):
     agent.is_active = False
     agent.save()
     assert ticket_list_for_inbox(user=agent, filters=TicketFilters(view="all")).tickets == []
+
+
+def test_foreign_tickets_absent_from_counts_and_search(client, other_agent, support_team):
+    new_ticket(team=support_team, subject="Confidential merger question")
+    counts = nav_counts_for_user(user=other_agent)
+    assert set(counts.values()) == {0}
+    client.force_login(other_agent)
+    html = client.get("/inbox/", {"view": "all", "q": "merger"}).content.decode()
+    assert "Confidential" not in html
+    assert numbers_on_page(html) == []
