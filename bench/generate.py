@@ -61,6 +61,7 @@ def copy_rows(model: type[models.Model], rows: list[dict]) -> None:
         f
         for f in model._meta.concrete_fields
         if not (f.primary_key and rows and "id" not in rows[0])
+        and not getattr(f, "generated", False)  # computed by the database
     ]
     columns = [f.column for f in fields]
     defaults = {}
