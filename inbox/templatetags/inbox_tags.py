@@ -24,16 +24,13 @@ def capped(count: int | None) -> str:
 
 
 def _span(delta: dt.timedelta) -> str:
+    """A compact duration in its largest unit: 45m, 17h, 7d (the title has the exact time)."""
     seconds = int(abs(delta.total_seconds()))
     if seconds < 3600:
         return f"{max(1, seconds // 60)}m"
-    if seconds < 86400:
-        return (
-            f"{seconds // 3600}h {seconds % 3600 // 60}m"
-            if seconds < 36000
-            else f"{seconds // 3600}h"
-        )
-    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
 
 
 def sla_running_due(ticket: object) -> tuple[str, dt.datetime] | None:
@@ -89,7 +86,7 @@ def short_age(value: dt.datetime | None) -> str:
     if delta < dt.timedelta(minutes=1):
         return "now"
     if delta < dt.timedelta(days=7):
-        return _span(delta).split(" ")[0]
+        return _span(delta)
     return timezone.localtime(value).strftime("%b %-d")
 
 

@@ -332,3 +332,14 @@ def test_foreign_tickets_absent_from_counts_and_search(client, other_agent, supp
     html = client.get("/inbox/", {"view": "all", "q": "merger"}).content.decode()
     assert "Confidential" not in html
     assert numbers_on_page(html) == []
+
+
+def test_search_results_same_whichever_plan(client, agent, support_team, monkeypatch):
+    """A common term walks by date, a rare one sorts the matches: same rows either way."""
+    hits = [new_ticket(team=support_team, body="the widget froze") for _ in range(3)]
+    new_ticket(team=support_team, body="unrelated")
+    client.force_login(agent)
+    expected = sorted((t.number for t in hits), reverse=True)
+    assert numbers_on_page(client.get("/inbox/?view=all&q=widget").content.decode()) == expected
+    monkeypatch.setattr("inbox.selectors.SEARCH_COMMON", 2)  # now "common"
+    assert numbers_on_page(client.get("/inbox/?view=all&q=widget").content.decode()) == expected
