@@ -100,6 +100,8 @@ def event_text(event: object, people: dict, teams: dict) -> str:
         return people.get(uid, "someone") if uid else "nobody"
 
     if kind == EventKind.ASSIGNED:
+        if data.get("to") and data.get("to") == getattr(event, "actor_id", None):
+            return "took this ticket"
         return f"assigned to {person(data.get('to'))}" if data.get("to") else "unassigned"
     if kind == EventKind.STATUS:
         return f"changed status {data.get('from', '?')} → {data.get('to', '?')}".replace("_", " ")

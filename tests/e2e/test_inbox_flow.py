@@ -195,3 +195,47 @@ def test_narrow_laptop_and_bulk_assign(live_server, browser, screenshot_dir, sce
     assert page.locator('a[data-view="mine"] .count').inner_text() == "2"
     page.screenshot(path=str(screenshot_dir / "narrow-inbox.png"), full_page=True)
     context.close()
+
+
+def login(browser, live_server, username):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/inbox/**")
+    return context, page
+
+
+def test_two_agents_see_each_other_and_keyboard_take_and_solve(
+    live_server, browser, screenshot_dir, scene
+):
+    ticket = scene["tickets"]["Export to CSV times out"]
+    url = f"{live_server.url}/tickets/{ticket.number}/"
+    alice_ctx, alice = login(browser, live_server, "alice")
+    bob_ctx, bob = login(browser, live_server, "bob")
+    alice.goto(url)
+    bob.goto(url)
+    # Bob starts writing; Alice's page shows it on its next poll (every 5 s).
+    bob.fill("#composer-body", "Looking at the export job now")
+    bob.type("#composer-body", ".")
+    alice.wait_for_selector("#presence .presence-chip:has-text('Bob Baker is writing')")
+    alice.screenshot(path=str(screenshot_dir / "presence.png"))
+    # Alice takes it with "a" and solves it with "s".
+    alice.keyboard.press("a")
+    alice.wait_for_selector(".flash li:has-text('is yours')")
+    assert "Alice Archer" in alice.locator("#ticket-assignee").inner_text()
+    # Bob's page is stale: his take now fails and tells him who has it.
+    bob.click("#take-btn")
+    bob.wait_for_selector("#take-error")
+    assert bob.locator("#take-error").inner_text() == "Alice Archer already has this ticket."
+    bob.screenshot(path=str(screenshot_dir / "taken.png"))
+    alice.keyboard.press("s")
+    alice.wait_for_selector(".flash li:has-text('is now solved')")
+    ticket.refresh_from_db()
+    assert ticket.status == "solved"
+    assert ticket.assignee == scene["alice"]
+    alice_ctx.close()
+    bob_ctx.close()

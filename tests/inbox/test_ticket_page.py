@@ -51,7 +51,7 @@ def test_timeline_shows_messages_notes_events_and_side_panel(
     assert html.count("Internal note") >= 2  # visibly internal
     assert "Pinned · Internal" in html
     assert html.index("VIP account") < html.index("timeline")
-    assert "assigned to" in html
+    assert "took this ticket" in html  # the agent assigned it to herself
     assert "Acme" in html
     assert "pro" in html
     assert "Red" in html
@@ -308,3 +308,17 @@ def test_ticket_page_query_count_is_flat(
     assert EventKind.TAGS in TicketEvent.objects.filter(ticket=ticket).values_list(
         "kind", flat=True
     )
+
+
+def test_take_over_from_a_colleague_is_explicit(client, agent, support_team, make_user):
+    ticket = new_ticket(team=support_team)
+    bob = make_user(username="bob", first_name="Bob", last_name="Builder")
+    bob.memberships.create(team=support_team)
+    ticket_assign(ticket=ticket, actor=bob, assignee=bob)
+    client.force_login(agent)
+    html = page(client, ticket)
+    assert "Take over from Bob Builder" in html
+    assert "took this ticket" in html
+    client.post(f"/tickets/{ticket.number}/assign/", {"assignee": agent.pk})
+    ticket.refresh_from_db()
+    assert ticket.assignee == agent
