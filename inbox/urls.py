@@ -17,6 +17,11 @@ urlpatterns = [
     path("tickets/<int:number>/merge/", views.ticket_merge_view, name="merge"),
     path("tickets/<int:number>/snooze/", views.ticket_snooze_view, name="snooze"),
     path("tickets/<int:number>/macro/", views.ticket_macro_view, name="macro"),
+    path(
+        "tickets/<int:number>/attachments/<int:attachment_id>/",
+        views.attachment_download_view,
+        name="attachment",
+    ),
     path("tickets/<int:number>/presence/", views.ticket_presence_view, name="presence"),
     path(
         "tickets/<int:number>/canned/<int:canned_id>/",

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    QueryDict,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,7 +30,7 @@ from .forms import (
     SnoozeForm,
     TicketPropertiesForm,
 )
-from .models import Status, Ticket
+from .models import Attachment, Status, Ticket
 from .selectors import (
     SORTS,
     VIEWS,
@@ -383,6 +390,28 @@ def ticket_presence_view(request: HttpRequest, number: int) -> HttpResponse:
     presence_touch(ticket_id=ticket.pk, user=request.user, is_typing=is_typing)
     others = presence_for_ticket(ticket_id=ticket.pk, exclude_user_id=request.user.pk)
     return render(request, "inbox/partials/presence.html", {"others": others})
+
+
+@login_required
+def attachment_download_view(request: HttpRequest, number: int, attachment_id: int) -> HttpResponse:
+    """Serve an attachment of a ticket the user may see; always as a download, never inline.
+
+    404 for a missing attachment, one of another ticket, or a ticket the user cannot see.
+    """
+    ticket = ticket_get_for_user(user=request.user, number=number)
+    attachment = Attachment.objects.filter(pk=attachment_id, message__ticket=ticket).first()
+    if attachment is None:
+        raise Http404("No such attachment.")
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.filename,
+        # Served as opaque bytes: an uploaded .html or .svg must not run on our origin.
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
 
 
 # --- bulk actions and saved views ------------------------------------------------------

@@ -322,3 +322,26 @@ def test_take_over_from_a_colleague_is_explicit(client, agent, support_team, mak
     client.post(f"/tickets/{ticket.number}/assign/", {"assignee": agent.pk})
     ticket.refresh_from_db()
     assert ticket.assignee == agent
+
+
+def test_attachment_download_is_permission_checked(client, agent, other_agent, support_team):
+    ticket = new_ticket(team=support_team)
+    client.force_login(agent)
+    upload = SimpleUploadedFile("evil.html", b"<script>alert(1)</script>", content_type="text/html")
+    client.post(
+        f"/tickets/{ticket.number}/compose/",
+        {"mode": "reply", "body": "see file", "attachments": upload},
+    )
+    attachment = Message.objects.get(ticket=ticket, direction="outbound").attachments.get()
+    url = f"/tickets/{ticket.number}/attachments/{attachment.pk}/"
+    assert url in page(client, ticket)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"<script>alert(1)</script>"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    other = new_ticket(team=support_team)
+    assert client.get(f"/tickets/{other.number}/attachments/{attachment.pk}/").status_code == 404
+    client.force_login(other_agent)
+    assert client.get(url).status_code == 404
