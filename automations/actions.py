@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Any
 
 from django.db.models import Q
-from django.template import Context, Template
 from django.utils import timezone
 
 from helpdesk.models import CannedResponse, Team, User
@@ -52,11 +51,9 @@ def round_robin_member(team: Team) -> User | None:
 
 
 def render_canned(body: str, ticket: Ticket) -> str:
-    """Fill {{ requester.first_name }}-style placeholders (autoescape off: plain text mail)."""
-    template = Template("{% autoescape off %}" + body + "{% endautoescape %}")
-    return template.render(
-        Context({"requester": ticket.requester, "ticket": ticket, "account": ticket.account})
-    )
+    """Fill placeholders from the inbox's fixed table (never the template engine: canned
+    bodies are written by agents and must not reach arbitrary attributes)."""
+    return inbox.canned_render(body=body, ticket=ticket, agent=None)
 
 
 def action_run(*, action: dict[str, Any], ticket: Ticket, rule: Rule) -> str:
@@ -127,13 +124,7 @@ def action_run(*, action: dict[str, Any], ticket: Ticket, rule: Rule) -> str:
         return f"handoff to success ({value})"
     if kind == "snooze":
         until = timezone.now() + dt.timedelta(hours=float(value))
-        Ticket.objects.filter(pk=ticket.pk).update(snoozed_until=until)
-        inbox.event_record(
-            ticket=ticket,
-            actor=None,
-            kind="snoozed",
-            data={"until": until.isoformat(), "rule": rule.pk},
-        )
+        inbox.ticket_snooze(ticket=ticket, actor=None, until=until)
         return f"snoozed {value} h"
     if kind == "webhook":
         from api.webhooks import webhook_emit  # the API capability

@@ -55,4 +55,7 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "accounts.send_nps_surveys",
         "schedule": crontab(hour=10, minute=0),
     },
+    # SLA targets are minutes to hours; a minute's lag on a breach flag is well inside
+    # what anyone notices, and the sweep only reads a partial set of due tickets.
+    "inbox-sla-sweep": {"task": "inbox.sla_sweep", "schedule": 60.0},
 }

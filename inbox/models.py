@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import Case, F, Value, When
+from django.db.models.functions import Coalesce, Least, Lower
 from django.urls import reverse
 
 from helpdesk.models import Priority, TimestampedModel
@@ -20,6 +23,7 @@ class Status(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+SLA_NONE = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC)  # "no clock running"
 OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
 DONE_STATUSES = (Status.SOLVED, Status.CLOSED)
 
@@ -106,6 +110,23 @@ class Ticket(TimestampedModel):
     )
     # Bumped on every timeline item, so a composer can tell it is stale.
     version = models.PositiveIntegerField(default=0)
+    # The soonest running SLA clock, kept by the database so "sort by SLA due" is an index
+    # walk: first response (while unanswered), next response, resolution; none -> year 9999.
+    sla_due_at = models.GeneratedField(
+        expression=Least(
+            Coalesce(
+                Case(
+                    When(first_response_at__isnull=True, then=F("first_response_due_at")),
+                    default=Value(None, output_field=models.DateTimeField()),
+                ),
+                Value(SLA_NONE),
+            ),
+            Coalesce("next_response_due_at", Value(SLA_NONE)),
+            Coalesce("resolution_due_at", Value(SLA_NONE)),
+        ),
+        output_field=models.DateTimeField(),
+        db_persist=True,
+    )
     # PostgreSQL full-text vector kept current on write (GIN index made in migration 0002).
     search_vector = SearchVectorField(null=True, blank=True, editable=False)
 
@@ -123,6 +144,11 @@ class Ticket(TimestampedModel):
             models.Index(fields=["account", "created_at"], name="inbox_ticket_account_idx"),
             models.Index(fields=["account", "solved_at"], name="inbox_ticket_acct_solved_idx"),
             models.Index(fields=["requester", "status"], name="inbox_ticket_requester_idx"),
+            models.Index(
+                fields=["sla_due_at", "id"],
+                name="inbox_ticket_sla_due_idx",
+                condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
+            ),
             models.Index(
                 fields=["snoozed_until"],
                 name="inbox_ticket_snoozed_idx",

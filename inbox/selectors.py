@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery
+from django.core.cache import cache
+from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist
+from django.db import connection
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
-from helpdesk.models import Role, User
+from accounts.models import Account
+from helpdesk.models import CannedResponse, Macro, Membership, Priority, Role, Team, User
 
-from .models import OPEN_STATUSES, Ticket
+from .models import (
+    DONE_STATUSES,
+    OPEN_STATUSES,
+    Channel,
+    EventKind,
+    Message,
+    SavedView,
+    Status,
+    Tag,
+    Ticket,
+    TicketAccess,
+    TicketEvent,
+)
 
 
 def ticket_visibility_q(*, user: User) -> Q:
@@ -21,18 +47,18 @@ def ticket_visibility_q(*, user: User) -> Q:
         return Q(pk__in=[])
     if user.is_superuser or user.role == Role.ADMIN:
         return Q()
-    granted = Q(access_grants__user=user)
+    # Each branch is an uncorrelated subquery on an indexed column, not a join: the planner
+    # can OR three index scans instead of scanning every ticket, and no row is duplicated.
+    granted = Q(id__in=TicketAccess.objects.filter(user=user).values("ticket_id"))
     if user.role == Role.SUCCESS:
-        return Q(account__success_manager=user) | Q(assignee=user) | granted
-    return Q(team__memberships__user=user) | Q(assignee=user) | granted
+        managed = Account.objects.filter(success_manager=user).values("id")
+        return Q(account_id__in=managed) | Q(assignee=user) | granted
+    my_teams = Membership.objects.filter(user=user).values("team_id")
+    return Q(team_id__in=my_teams) | Q(assignee=user) | granted
 
 
 def ticket_visible_queryset(*, user: User) -> QuerySet[Ticket]:
-    # A subquery on ids keeps the joins of the visibility rule from duplicating rows.
-    visible_ids = Ticket.objects.filter(ticket_visibility_q(user=user)).values("id")
-    if user.is_superuser or user.role == Role.ADMIN:
-        return Ticket.objects.all()
-    return Ticket.objects.filter(id__in=visible_ids)
+    return Ticket.objects.filter(ticket_visibility_q(user=user))
 
 
 def ticket_get_for_user(*, user: User, number: int, lock: bool = False) -> Ticket:
@@ -49,12 +75,483 @@ def ticket_get_for_user(*, user: User, number: int, lock: bool = False) -> Ticke
         raise Http404("No such ticket.") from exc
 
 
-def ticket_list_for_inbox(*, user: User, limit: int = 50) -> QuerySet[Ticket]:
-    """Open tickets visible to `user`, newest first, with what a list row shows."""
-    return (
-        ticket_visible_queryset(user=user)
-        .filter(status__in=OPEN_STATUSES)
-        .select_related("requester", "account", "team", "assignee")
-        .prefetch_related("tags")
-        .order_by("-created_at", "-id")[:limit]
+# --- the inbox list --------------------------------------------------------------------
+
+VIEWS = {
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "team": "My teams",
+    "all": "All open",
+    "pending": "Pending",
+    "snoozed": "Snoozed",
+    "solved": "Solved",
+    "mentions": "Mentions",
+    "handoffs": "Handoffs",
+}
+WORKING_VIEWS = ("mine", "unassigned", "team", "all")
+SORTS = {
+    "newest": "Newest",
+    "oldest": "Oldest",
+    "customer": "Last customer message",
+    "sla": "SLA due",
+}
+COUNT_CAP = 1000  # nav counts stop here ("999+"): never COUNT(*) a million rows per page
+PAGE_SIZE = 50
+FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+FAR_PAST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def user_team_ids(*, user: User) -> list[int]:
+    return list(user.memberships.values_list("team_id", flat=True))
+
+
+def _view_q(*, view: str, user: User, team_ids: list[int], now: dt.datetime) -> Q:
+    """Return the filter of one navigation view (visibility is applied separately)."""
+    from notes.models import Handoff, HandoffStatus, Mention
+
+    awake = Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now)
+    working = Q(status__in=OPEN_STATUSES) & awake
+    if view == "mine":
+        return working & Q(assignee=user)
+    if view == "unassigned":
+        return working & Q(assignee__isnull=True)
+    if view == "team":
+        return working & Q(team_id__in=team_ids)
+    if view == "pending":
+        return Q(status=Status.PENDING)
+    if view == "snoozed":
+        return Q(status__in=OPEN_STATUSES, snoozed_until__gt=now)
+    if view == "solved":
+        return Q(status__in=DONE_STATUSES)
+    if view == "mentions":
+        mentioned = Mention.objects.filter(Q(user=user) | Q(team_id__in=team_ids))
+        return Q(id__in=mentioned.values("note__ticket_id"))
+    if view == "handoffs":
+        handoffs = Handoff.objects.filter(
+            Q(status=HandoffStatus.PENDING, to_user=user)
+            | Q(status=HandoffStatus.PENDING, to_team_id__in=team_ids)
+            | Q(from_user=user)
+        )
+        return Q(id__in=handoffs.values("ticket_id"))
+    return working  # "all"
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    """The list's filter, sort and search parameters, as parsed from the query string."""
+
+    view: str = "team"
+    status: str = ""
+    priority: str = ""
+    team: int | None = None
+    assignee: str = ""  # a user id, "me" or "none"
+    tag: str = ""
+    account: int | None = None
+    channel: str = ""
+    breached: bool = False
+    q: str = ""
+    sort: str = "newest"
+
+    def as_params(self) -> dict[str, str]:
+        """The non-default values, for links that keep the current filter."""
+        params = {
+            "view": self.view,
+            "status": self.status,
+            "priority": self.priority,
+            "team": str(self.team or ""),
+            "assignee": self.assignee,
+            "tag": self.tag,
+            "account": str(self.account or ""),
+            "channel": self.channel,
+            "breached": "1" if self.breached else "",
+            "q": self.q,
+            "sort": "" if self.sort == "newest" else self.sort,
+        }
+        return {key: value for key, value in params.items() if value}
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(set(self.as_params()) - {"view"})
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def ticket_filters_from_params(params: Mapping[str, str], *, default_view: str) -> TicketFilters:
+    """Parse query parameters leniently: an unknown value is ignored, never an error page."""
+    view = params.get("view") or default_view
+    sort = params.get("sort") or "newest"
+    status = params.get("status", "")
+    priority = params.get("priority", "")
+    channel = params.get("channel", "")
+    assignee = params.get("assignee", "")
+    if assignee not in ("me", "none") and _int_or_none(assignee) is None:
+        assignee = ""
+    return TicketFilters(
+        view=view if view in VIEWS else default_view,
+        status=status if status in Status.values else "",
+        priority=priority if priority in Priority.values else "",
+        team=_int_or_none(params.get("team")),
+        assignee=assignee,
+        tag=params.get("tag", "").strip()[:64],
+        account=_int_or_none(params.get("account")),
+        channel=channel if channel in Channel.values else "",
+        breached=params.get("breached") in ("1", "true", "on"),
+        q=params.get("q", "").strip()[:200],
+        sort=sort if sort in SORTS else "newest",
     )
+
+
+def _search_q(q: str) -> Q:
+    """Keyword search: PostgreSQL full-text on the GIN-indexed vector, or LIKE on SQLite."""
+    if connection.vendor == "postgresql":
+        query = SearchQuery(q, config="english", search_type="websearch") | SearchQuery(
+            q, config="simple", search_type="websearch"
+        )
+        return Q(search_vector=query)
+    in_bodies = Message.objects.filter(body_text__icontains=q).values("ticket_id")
+    return Q(subject__icontains=q) | Q(requester__email__icontains=q) | Q(id__in=in_bodies)
+
+
+def _filtered(*, user: User, filters: TicketFilters, team_ids: list[int]) -> QuerySet[Ticket]:
+    now = timezone.now()
+    queryset = ticket_visible_queryset(user=user).filter(
+        _view_q(view=filters.view, user=user, team_ids=team_ids, now=now)
+    )
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.priority:
+        queryset = queryset.filter(priority=filters.priority)
+    if filters.team:
+        queryset = queryset.filter(team_id=filters.team)
+    if filters.assignee == "me":
+        queryset = queryset.filter(assignee=user)
+    elif filters.assignee == "none":
+        queryset = queryset.filter(assignee__isnull=True)
+    elif filters.assignee:
+        queryset = queryset.filter(assignee_id=int(filters.assignee))
+    if filters.tag:
+        queryset = queryset.filter(
+            id__in=Tag.tickets.through.objects.filter(tag__name__iexact=filters.tag).values(
+                "ticket_id"
+            )
+        )
+    if filters.account:
+        queryset = queryset.filter(account_id=filters.account)
+    if filters.channel:
+        queryset = queryset.filter(channel=filters.channel)
+    if filters.breached:
+        queryset = queryset.filter(
+            Q(sla_first_response_breached=True)
+            | Q(sla_next_response_breached=True)
+            | Q(sla_resolution_breached=True)
+        )
+    if filters.q:
+        queryset = queryset.filter(_search_q(filters.q))
+    return queryset
+
+
+SEARCH_COMMON = 5000  # matches beyond which walking by date beats sorting the matches
+
+
+def _search_is_common(q: str) -> bool:
+    """Whether a search matches many tickets (one capped probe on the GIN index)."""
+    if connection.vendor != "postgresql":
+        return False
+    probe = Ticket.objects.filter(_search_q(q)).order_by().values("id")[:SEARCH_COMMON]
+    return probe.count() >= SEARCH_COMMON
+
+
+# Sort key per sort: (annotation expression, descending?). Nullable columns are coalesced
+# to a sentinel so the keyset comparison (value, id) is total.
+def _sort_key(sort: str) -> tuple[Any, bool]:
+    if sort == "oldest":
+        return F("created_at"), False
+    if sort == "customer":
+        return Coalesce("last_customer_message_at", Value(FAR_PAST)), True
+    if sort == "sla":
+        # A stored generated column with a partial index (see Ticket.sla_due_at).
+        return F("sla_due_at"), False
+    return F("created_at"), True
+
+
+def _cursor_encode(value: dt.datetime, ticket_id: int) -> str:
+    raw = json.dumps([value.isoformat(), ticket_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str) -> tuple[dt.datetime, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, ticket_id = json.loads(raw)
+        parsed = dt.datetime.fromisoformat(value)
+        if parsed.tzinfo is None or not isinstance(ticket_id, int):
+            return None
+    except (ValueError, TypeError, json.JSONDecodeError):
+        return None
+    return parsed, ticket_id
+
+
+@dataclass
+class TicketPage:
+    tickets: list[Ticket]
+    next_cursor: str | None
+    filters: TicketFilters
+
+
+def ticket_list_for_inbox(
+    *,
+    user: User,
+    filters: TicketFilters | None = None,
+    cursor: str = "",
+    limit: int = PAGE_SIZE,
+    team_ids: list[int] | None = None,
+) -> TicketPage:
+    """One page of the inbox list, keyset-paginated: cost does not grow with the page number.
+
+    Two queries: the tickets (with requester, account, team, assignee joined) and their tags.
+    """
+    filters = filters or TicketFilters()
+    if team_ids is None:
+        team_ids = user_team_ids(user=user)
+    queryset = _filtered(user=user, filters=filters, team_ids=team_ids)
+    expression, descending = _sort_key(filters.sort)
+    if filters.q and filters.sort in ("newest", "oldest") and not _search_is_common(filters.q):
+        # A rare term: wrapped so the created_at index cannot drive the plan (with LIMIT,
+        # PostgreSQL would walk every ticket by date looking for the few that match); the
+        # GIN index finds the matches and only those are sorted. A common term keeps the
+        # date walk, which finds a page of matches after a few rows.
+        expression = Coalesce("created_at", Value(FAR_PAST))
+    queryset = queryset.annotate(sort_value=expression)
+    position = _cursor_decode(cursor) if cursor else None
+    if position is not None:
+        value, last_id = position
+        if descending:
+            queryset = queryset.filter(
+                Q(sort_value__lt=value) | Q(sort_value=value, id__lt=last_id)
+            )
+        else:
+            queryset = queryset.filter(
+                Q(sort_value__gt=value) | Q(sort_value=value, id__gt=last_id)
+            )
+    order = ("-sort_value", "-id") if descending else ("sort_value", "id")
+    rows = list(
+        queryset.select_related("requester", "account", "team", "assignee")
+        .prefetch_related("tags")
+        .order_by(*order)[: limit + 1]
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = _cursor_encode(rows[-1].sort_value, rows[-1].pk)
+    return TicketPage(tickets=rows, next_cursor=next_cursor, filters=filters)
+
+
+def _capped_count_sql(queryset: QuerySet) -> tuple[str, tuple]:
+    try:
+        # No ORDER BY: any 1000 rows will do, so the planner may pick the cheapest index.
+        sql, params = queryset.order_by().values("id")[:COUNT_CAP].query.sql_with_params()
+    except EmptyResultSet:  # e.g. "My teams" for someone in no team
+        return "0", ()
+    # The SQL is Django's own compilation with parameters kept separate: nothing user-typed
+    # is interpolated.
+    return f"(SELECT COUNT(*) FROM ({sql}) AS capped)", params  # noqa: S608
+
+
+def nav_counts_for_user(
+    *, user: User, saved_views: Iterable[SavedView] = (), team_ids: list[int] | None = None
+) -> dict[str, int]:
+    """Count each navigation view (and saved view), capped at COUNT_CAP, in ONE query."""
+    if team_ids is None:
+        team_ids = user_team_ids(user=user)
+    now = timezone.now()
+    visible = ticket_visible_queryset(user=user)
+    parts: list[str] = []
+    params: list[Any] = []
+    keys: list[str] = []
+    for view in VIEWS:
+        sql, view_params = _capped_count_sql(
+            visible.filter(_view_q(view=view, user=user, team_ids=team_ids, now=now))
+        )
+        parts.append(sql)
+        params.extend(view_params)
+        keys.append(view)
+    for saved in saved_views:
+        filters = saved_view_filters(saved)
+        sql, view_params = _capped_count_sql(
+            _filtered(user=user, filters=filters, team_ids=team_ids)
+        )
+        parts.append(sql)
+        params.extend(view_params)
+        keys.append(f"saved-{saved.pk}")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        values = cursor.fetchone()
+    return dict(zip(keys, values, strict=True))
+
+
+# --- saved views -----------------------------------------------------------------------
+
+
+def saved_views_for_user(*, user: User, team_ids: list[int] | None = None) -> list[SavedView]:
+    """Personal views and the views of the user's teams."""
+    if team_ids is None:
+        team_ids = user_team_ids(user=user)
+    return list(
+        SavedView.objects.filter(Q(owner=user) | Q(team_id__in=team_ids))
+        .select_related("team")
+        .order_by("position", "name", "id")
+    )
+
+
+def saved_view_get_for_user(*, user: User, view_id: int) -> SavedView:
+    """A saved view the user may use; 404 otherwise (other teams' views are not readable)."""
+    team_ids = user_team_ids(user=user)
+    try:
+        return SavedView.objects.get(Q(owner=user) | Q(team_id__in=team_ids), pk=view_id)
+    except SavedView.DoesNotExist as exc:
+        raise Http404("No such view.") from exc
+
+
+def saved_view_filters(saved: SavedView) -> TicketFilters:
+    params = {str(key): str(value) for key, value in (saved.filters or {}).items()}
+    params["sort"] = saved.sort
+    return ticket_filters_from_params(params, default_view="all")
+
+
+# --- the ticket page -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    kind: str  # "message", "note" or "event"
+    at: dt.datetime
+    obj: Any
+
+
+def ticket_timeline(*, ticket: Ticket) -> tuple[list[TimelineItem], list[Any]]:
+    """Return the timeline (messages, notes, events by time) and the pinned notes.
+
+    Three queries whatever the length: messages (+ attachments), notes, events.
+    """
+    from notes.models import Note
+
+    messages = list(
+        Message.objects.filter(ticket=ticket)
+        .select_related("author_user", "author_contact")
+        .prefetch_related("attachments")
+        .defer("raw_source")
+    )
+    notes = list(Note.objects.filter(ticket=ticket).select_related("author"))
+    events = list(
+        TicketEvent.objects.filter(ticket=ticket)
+        .exclude(kind=EventKind.CREATED)
+        .select_related("actor")
+    )
+    items = (
+        [TimelineItem("message", m.created_at, m) for m in messages]
+        + [TimelineItem("note", n.created_at, n) for n in notes]
+        + [TimelineItem("event", e.created_at, e) for e in events]
+    )
+    order = {"message": 0, "note": 1, "event": 2}
+    items.sort(key=lambda item: (item.at, order[item.kind], item.obj.pk))
+    pinned = [note for note in notes if note.is_pinned]
+    return items, pinned
+
+
+def ticket_page_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
+    """Everything the ticket page shows besides the collaboration panel: fixed queries."""
+    timeline, pinned = ticket_timeline(ticket=ticket)
+    team_ids = user_team_ids(user=user)
+    other_open = list(
+        ticket_visible_queryset(user=user)
+        .filter(requester_id=ticket.requester_id, status__in=OPEN_STATUSES)
+        .exclude(pk=ticket.pk)
+        .only("number", "subject", "status", "created_at")
+        .order_by("-created_at")[:5]
+    )
+    canned = list(
+        CannedResponse.objects.filter(
+            Q(owner=user)
+            | Q(owner__isnull=True, team__isnull=True)
+            | Q(owner__isnull=True, team_id__in=team_ids)
+        ).order_by("title")
+    )
+    macros = list(
+        Macro.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids)).order_by("name")
+    )
+    assignable = list(
+        User.objects.filter(is_active=True, role__in=[Role.AGENT, Role.ADMIN, Role.SUCCESS])
+        .only("id", "username", "first_name", "last_name", "role")
+        .order_by("first_name", "username")
+    )
+    teams = list(Team.objects.only("id", "name").order_by("name"))
+    metrics = None
+    if ticket.account_id is not None:
+        try:
+            metrics = ticket.account.metrics
+        except ObjectDoesNotExist:
+            metrics = None
+    return {
+        "timeline": timeline,
+        "pinned_notes": pinned,
+        "other_open": other_open,
+        "canned_responses": canned,
+        "macros": macros,
+        "assignable": assignable,
+        "teams": teams,
+        "ticket_tags": [tag.name for tag in ticket.tags.all()],
+        "people": {u.pk: u.get_full_name() or u.username for u in assignable},
+        "team_names": {t.pk: t.name for t in teams},
+        "account_metrics": metrics,
+    }
+
+
+def ticket_get_for_page(*, user: User, number: int) -> Ticket:
+    """The ticket with what the page header and side panel show, in one query."""
+    queryset = ticket_visible_queryset(user=user).select_related(
+        "requester",
+        "account",
+        "account__success_manager",
+        "account__metrics",
+        "team",
+        "assignee",
+        "merged_into",
+    )
+    try:
+        return queryset.get(number=number)
+    except Ticket.DoesNotExist as exc:
+        raise Http404("No such ticket.") from exc
+
+
+def activity_since(*, ticket: Ticket, user: User, since: dt.datetime) -> list[TimelineItem]:
+    """Replies and notes others added after `since`: a composer's stale-page check."""
+    from notes.models import Note
+
+    messages = (
+        Message.objects.filter(ticket=ticket, created_at__gt=since)
+        .exclude(author_user=user)
+        .select_related("author_user", "author_contact")
+        .defer("raw_source")
+    )
+    notes = (
+        Note.objects.filter(ticket=ticket, created_at__gt=since)
+        .exclude(author=user)
+        .select_related("author")
+    )
+    items = [TimelineItem("message", m.created_at, m) for m in messages] + [
+        TimelineItem("note", n.created_at, n) for n in notes
+    ]
+    return sorted(items, key=lambda item: item.at)
+
+
+def presence_for_ticket(*, ticket_id: int, exclude_user_id: int) -> list[dict]:
+    """Who else has the ticket open (and who is writing), from the cache."""
+    key = f"presence:{ticket_id}"
+    member_ids = [uid for uid in (cache.get(key) or ()) if uid != exclude_user_id]
+    entries = cache.get_many([f"{key}:{uid}" for uid in member_ids])
+    return sorted(entries.values(), key=lambda entry: entry["name"])

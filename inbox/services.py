@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.cache import cache
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from accounts.models import Contact
 from accounts.services import metrics_mark_dirty
 from accounts.surveys import surveys_on_solve
-from helpdesk.models import Mailbox, Priority, Team, User
+from helpdesk.business_hours import (
+    Schedule,
+    add_business_seconds,
+    business_seconds_between,
+    schedule_from_model,
+)
+from helpdesk.models import AutoAssign, Macro, Mailbox, Priority, Role, Team, User
 from notes.models import NotificationKind
 from notes.notify import notify
 
 from .models import (
     DONE_STATUSES,
+    OPEN_STATUSES,
+    Attachment,
     Channel,
     Direction,
     EventKind,
     Message,
+    SavedView,
     Status,
     Tag,
     Ticket,
@@ -201,6 +214,11 @@ def ticket_create(
         kind=EventKind.CREATED,
         data={"channel": channel, "follow_up_of": follow_up_of.number if follow_up_of else None},
     )
+    sla_fields = _sla_set_targets(ticket)
+    if sla_fields:
+        ticket.save(update_fields=sla_fields)
+    if ticket.team_id is not None and ticket.assignee_id is None:
+        ticket_auto_assign(ticket=ticket)
     if follow_up_of is not None:
         event_record(
             ticket=follow_up_of,
@@ -271,6 +289,7 @@ def message_add_inbound(
     if ticket.snoozed_until is not None and not is_automatic:
         ticket.snoozed_until = None  # a customer reply wakes a snoozed ticket
         fields.append("snoozed_until")
+    fields += _sla_customer_wrote(ticket, now)
     ticket.save(update_fields=sorted(set(fields)))
     ticket_touch(ticket=ticket)
     _search_append(ticket_id=ticket.pk, text=content.body_text)
@@ -310,6 +329,7 @@ def reply_create(
     new_status: str | None = None,
     is_automatic: bool = False,
     at: datetime | None = None,
+    attachments: Iterable[UploadedFile] = (),
 ) -> Message:
     """Post a public reply to the customer; it is e-mailed through the outbox.
 
@@ -338,6 +358,15 @@ def reply_create(
         if ticket.first_response_at is None:
             ticket.first_response_at = now
             fields.append("first_response_at")
+            policy = _sla_policy(ticket)
+            ticket.first_response_business_seconds = business_seconds_between(
+                start=ticket.created_at, end=now, schedule=policy.schedule if policy else None
+            )
+            fields.append("first_response_business_seconds")
+        # An answer stops the next-response clock until the customer writes again.
+        if ticket.next_response_due_at is not None:
+            ticket.next_response_due_at = None
+            fields.append("next_response_due_at")
         if ticket.status == Status.NEW and new_status is None:
             new_status = Status.OPEN
     if new_status and new_status != ticket.status:
@@ -347,6 +376,8 @@ def reply_create(
             ticket=ticket, actor=author, kind=EventKind.STATUS, data={"from": old, "to": new_status}
         )
     ticket.save(update_fields=sorted(set(fields)))
+    for upload in attachments:
+        _attachment_create(message=message, upload=upload)
     ticket_touch(ticket=ticket)
     _search_append(ticket_id=ticket.pk, text=body_text)
     from .outbound import reply_enqueue  # the e-mail channel turns the reply into mail
@@ -404,7 +435,7 @@ def ticket_set_priority(*, ticket: Ticket, actor: User | None, priority: str) ->
         raise InvalidTransition(f"Unknown priority {priority!r}.")
     old = ticket.priority
     ticket.priority = priority
-    ticket.save(update_fields=["priority", "updated_at"])
+    ticket.save(update_fields=["priority", "updated_at", *_sla_set_targets(ticket)])
     event_record(
         ticket=ticket, actor=actor, kind=EventKind.PRIORITY, data={"from": old, "to": priority}
     )
@@ -417,9 +448,9 @@ def ticket_set_priority(*, ticket: Ticket, actor: User | None, priority: str) ->
 @transaction.atomic
 def ticket_take(*, ticket: Ticket, user: User) -> Ticket:
     """Assign the ticket to `user`; a concurrent taker waits on the row lock and loses."""
-    ticket = (
-        Ticket.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=ticket.pk)
-    )
+    # No select_related("assignee"): after waiting on the lock PostgreSQL re-reads only the
+    # locked row, so a joined assignee would be the stale (empty) one; load it afterwards.
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
     if ticket.assignee_id == user.pk:
         return ticket
     if ticket.assignee_id is not None:
@@ -471,7 +502,7 @@ def ticket_set_team(*, ticket: Ticket, actor: User | None, team: Team | None) ->
         return ticket
     old = ticket.team_id
     ticket.team = team
-    ticket.save(update_fields=["team", "updated_at"])
+    ticket.save(update_fields=["team", "updated_at", *_sla_set_targets(ticket)])
     event_record(
         ticket=ticket, actor=actor, kind=EventKind.TEAM, data={"from": old, "to": ticket.team_id}
     )
@@ -524,3 +555,450 @@ def ticket_grant_access(
             data={"user": user.pk, "reason": reason},
         )
     return created
+
+
+# --- SLA -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SLAClock:
+    """The targets in force for one ticket: minutes per clock and the schedule they run in."""
+
+    first_response_minutes: int | None
+    next_response_minutes: int | None
+    resolution_minutes: int | None
+    schedule: Schedule | None
+
+
+def _sla_policy(ticket: Ticket) -> SLAClock | None:
+    """Return the team's SLA targets for the ticket's priority, or None when untracked."""
+    if ticket.team_id is None:
+        return None
+    team = Team.objects.select_related("sla_policy__business_hours").get(pk=ticket.team_id)
+    policy = team.sla_policy
+    if policy is None:
+        return None
+    target = policy.targets.filter(priority=ticket.priority).first()
+    if target is None:
+        return None
+    return SLAClock(
+        first_response_minutes=target.first_response_minutes,
+        next_response_minutes=target.next_response_minutes,
+        resolution_minutes=target.resolution_minutes,
+        schedule=schedule_from_model(policy.business_hours),
+    )
+
+
+def _due(start: datetime, minutes: int | None, schedule: Schedule | None) -> datetime | None:
+    if minutes is None:
+        return None
+    return add_business_seconds(start=start, seconds=minutes * 60, schedule=schedule)
+
+
+def _sla_set_targets(ticket: Ticket) -> list[str]:
+    """(Re)compute first-response and resolution due times from creation; return fields.
+
+    Runs on create and when priority or team (hence the policy) changes: the clock always
+    counts from the ticket's creation, in the business hours of the policy now in force.
+    """
+    clock = _sla_policy(ticket)
+    first_due = resolution_due = None
+    if clock is not None:
+        if ticket.first_response_at is None:
+            first_due = _due(ticket.created_at, clock.first_response_minutes, clock.schedule)
+        else:
+            first_due = ticket.first_response_due_at
+        resolution_due = _due(ticket.created_at, clock.resolution_minutes, clock.schedule)
+    fields = []
+    if first_due != ticket.first_response_due_at:
+        ticket.first_response_due_at = first_due
+        fields.append("first_response_due_at")
+    if resolution_due != ticket.resolution_due_at:
+        ticket.resolution_due_at = resolution_due
+        fields.append("resolution_due_at")
+    return fields
+
+
+def _sla_customer_wrote(ticket: Ticket, now: datetime) -> list[str]:
+    """Start the next-response clock (once answered before; the oldest unanswered counts)."""
+    if ticket.first_response_at is None or ticket.next_response_due_at is not None:
+        return []
+    clock = _sla_policy(ticket)
+    if clock is None or clock.next_response_minutes is None:
+        return []
+    ticket.next_response_due_at = _due(now, clock.next_response_minutes, clock.schedule)
+    return ["next_response_due_at"]
+
+
+# Response clocks run while the customer waits on us; pending/on hold wait on the customer.
+SLA_RESPONSE_STATUSES = (Status.NEW, Status.OPEN)
+SLA_SWEEP_BATCH = 500
+
+
+def sla_breach_candidates_q(*, now: datetime) -> Q:
+    return (
+        Q(
+            status__in=SLA_RESPONSE_STATUSES,
+            first_response_at__isnull=True,
+            first_response_due_at__lt=now,
+            sla_first_response_breached=False,
+        )
+        | Q(
+            status__in=SLA_RESPONSE_STATUSES,
+            next_response_due_at__lt=now,
+            sla_next_response_breached=False,
+        )
+        | Q(
+            status__in=OPEN_STATUSES,
+            resolution_due_at__lt=now,
+            sla_resolution_breached=False,
+        )
+    )
+
+
+@transaction.atomic
+def ticket_sla_check(*, ticket_id: int, now: datetime | None = None) -> list[str]:
+    """Flag the ticket's newly breached SLA clocks, once each; return the breached clocks."""
+    now = now or timezone.now()
+    # skip_locked: a ticket being edited right now is checked on the next sweep.
+    ticket = (
+        Ticket.objects.select_for_update(skip_locked=True)
+        .filter(sla_breach_candidates_q(now=now), pk=ticket_id)
+        .first()
+    )
+    if ticket is None:
+        return []
+    breached = []
+    if (
+        ticket.status in SLA_RESPONSE_STATUSES
+        and ticket.first_response_at is None
+        and ticket.first_response_due_at
+        and ticket.first_response_due_at < now
+        and not ticket.sla_first_response_breached
+    ):
+        ticket.sla_first_response_breached = True
+        breached.append("first_response")
+    if (
+        ticket.status in SLA_RESPONSE_STATUSES
+        and ticket.next_response_due_at
+        and ticket.next_response_due_at < now
+        and not ticket.sla_next_response_breached
+    ):
+        ticket.sla_next_response_breached = True
+        breached.append("next_response")
+    if (
+        ticket.status in OPEN_STATUSES
+        and ticket.resolution_due_at
+        and ticket.resolution_due_at < now
+        and not ticket.sla_resolution_breached
+    ):
+        ticket.sla_resolution_breached = True
+        breached.append("resolution")
+    if not breached:
+        return []
+    ticket.save(update_fields=[f"sla_{name}_breached" for name in breached] + ["updated_at"])
+    event_record(ticket=ticket, actor=None, kind=EventKind.SLA_BREACHED, data={"clocks": breached})
+    labels = ", ".join(name.replace("_", " ") for name in breached)
+    notify(
+        recipients=[ticket.assignee_id] if ticket.assignee_id else [],
+        kind=NotificationKind.SLA_BREACHED,
+        ticket=ticket,
+        text=f"#{ticket.number} breached its SLA ({labels})",
+        data={"clocks": breached},
+    )
+    return breached
+
+
+def sla_sweep(*, now: datetime | None = None) -> int:
+    """Flag every ticket whose SLA clock ran out; return how many tickets were flagged."""
+    now = now or timezone.now()
+    flagged = 0
+    while True:
+        ids = list(
+            Ticket.objects.filter(sla_breach_candidates_q(now=now))
+            .order_by("id")
+            .values_list("id", flat=True)[:SLA_SWEEP_BATCH]
+        )
+        results = [ticket_sla_check(ticket_id=ticket_id, now=now) for ticket_id in ids]
+        flagged += sum(1 for result in results if result)
+        # Stop when a batch flagged nothing (the rest are locked: the next sweep gets them).
+        if len(ids) < SLA_SWEEP_BATCH or not any(results):
+            return flagged
+
+
+# --- assignment ------------------------------------------------------------------------
+
+
+def ticket_auto_assign(*, ticket: Ticket) -> User | None:
+    """Give a new ticket to a member of its team, by the team's auto-assignment mode.
+
+    Runs inside ticket_create's transaction. The team row is locked so that two tickets
+    arriving together advance the round-robin cursor one after the other.
+    """
+    team = Team.objects.select_for_update().get(pk=ticket.team_id)
+    if team.auto_assign == AutoAssign.OFF:
+        return None
+    members = (
+        User.objects.filter(
+            memberships__team=team,
+            is_active=True,
+            is_available=True,
+            role__in=[Role.AGENT, Role.ADMIN],
+        )
+        .order_by("id")
+        .distinct()
+    )
+    if team.auto_assign == AutoAssign.LOAD_BALANCED:
+        chosen = (
+            members.annotate(
+                open_count=Count(
+                    "assigned_tickets", filter=Q(assigned_tickets__status__in=OPEN_STATUSES)
+                )
+            )
+            .order_by("open_count", "id")
+            .first()
+        )
+    else:
+        ids = list(members.values_list("id", flat=True))
+        if not ids:
+            return None
+        after = [uid for uid in ids if uid > (team.last_assigned_user_id or 0)]
+        chosen = User.objects.get(pk=(after or ids)[0])
+    if chosen is None:
+        return None
+    team.last_assigned_user = chosen
+    team.save(update_fields=["last_assigned_user", "updated_at"])
+    _assign(ticket=ticket, actor=None, assignee=chosen)
+    return chosen
+
+
+# --- merge and snooze ------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_merge(*, source: Ticket, target: Ticket, actor: User | None) -> Ticket:
+    """Move the source's messages and notes to the target and close the source.
+
+    The source keeps a pointer (merged_into), so links and mail threads still find the
+    conversation; replies to the source's Message-IDs now thread onto the target.
+    """
+    if source.pk == target.pk:
+        raise InvalidTransition("A ticket cannot be merged into itself.")
+    # Lock both rows in id order, so two opposite merges cannot deadlock.
+    locked = {
+        t.pk: t
+        for t in Ticket.objects.select_for_update()
+        .filter(pk__in=[source.pk, target.pk])
+        .order_by("pk")
+    }
+    source, target = locked[source.pk], locked[target.pk]
+    if source.merged_into_id is not None or source.status == Status.CLOSED:
+        raise InvalidTransition(f"#{source.number} is closed and cannot be merged.")
+    if target.status == Status.CLOSED or target.merged_into_id is not None:
+        raise InvalidTransition(f"#{target.number} is closed; merge into an open ticket.")
+    from notes.models import Note
+
+    moved = Message.objects.filter(ticket=source).update(ticket=target)
+    Note.objects.filter(ticket=source).update(ticket=target)
+    source_tags = list(source.tags.all())
+    if source_tags:
+        target.tags.add(*source_tags)
+    now = timezone.now()
+    fields = [*_apply_status_facts(source, Status.CLOSED, now), "merged_into", "updated_at"]
+    source.merged_into = target
+    source.save(update_fields=fields)
+    last_customer = max(
+        filter(None, [source.last_customer_message_at, target.last_customer_message_at]),
+        default=None,
+    )
+    if last_customer != target.last_customer_message_at:
+        target.last_customer_message_at = last_customer
+        target.save(update_fields=["last_customer_message_at", "updated_at"])
+    event_record(
+        ticket=source,
+        actor=actor,
+        kind=EventKind.MERGED,
+        data={"into": target.number, "messages": moved},
+    )
+    event_record(
+        ticket=target,
+        actor=actor,
+        kind=EventKind.MERGED,
+        data={"from": source.number, "messages": moved},
+    )
+    ticket_search_refresh(ticket_id=target.pk)
+    ticket_search_refresh(ticket_id=source.pk)
+    metrics_mark_dirty(account_id=source.account_id)
+    metrics_mark_dirty(account_id=target.account_id)
+    return target
+
+
+@transaction.atomic
+def ticket_snooze(*, ticket: Ticket, actor: User | None, until: datetime | None) -> Ticket:
+    """Hide the ticket from working views until `until` (None wakes it now)."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if until is not None and until <= timezone.now():
+        raise InvalidTransition("Snooze until a time in the future.")
+    if until is not None and ticket.status in DONE_STATUSES:
+        raise InvalidTransition("A solved ticket needs no snooze.")
+    if ticket.snoozed_until == until:
+        return ticket
+    ticket.snoozed_until = until
+    ticket.save(update_fields=["snoozed_until", "updated_at"])
+    event_record(
+        ticket=ticket,
+        actor=actor,
+        kind=EventKind.SNOOZED,
+        data={"until": until.isoformat() if until else None},
+    )
+    return ticket
+
+
+# --- bulk actions ----------------------------------------------------------------------
+
+BULK_ACTIONS = ("assign", "team", "status", "priority", "add_tag")
+
+
+def tickets_bulk_update(
+    *, tickets: Iterable[Ticket], actor: User, action: str, value: object
+) -> int:
+    """Apply one change to many tickets, each through its own service (own lock, own event).
+
+    Each ticket is its own transaction: one closed ticket does not undo the others.
+    Return how many tickets changed or were already in the wanted state.
+    """
+    done = 0
+    for ticket in tickets:
+        try:
+            if action == "assign":
+                ticket_assign(ticket=ticket, actor=actor, assignee=value)  # type: ignore[arg-type]
+            elif action == "team":
+                ticket_set_team(ticket=ticket, actor=actor, team=value)  # type: ignore[arg-type]
+            elif action == "status":
+                ticket_set_status(ticket=ticket, actor=actor, status=str(value))
+            elif action == "priority":
+                ticket_set_priority(ticket=ticket, actor=actor, priority=str(value))
+            elif action == "add_tag":
+                with transaction.atomic():
+                    names = [*ticket.tags.values_list("name", flat=True), str(value)]
+                    ticket_set_tags(ticket=ticket, actor=actor, names=names)
+            else:
+                raise InvalidTransition(f"Unknown bulk action {action!r}.")
+        except InvalidTransition:
+            continue
+        done += 1
+    return done
+
+
+# --- canned responses and macros -------------------------------------------------------
+
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
+
+
+def canned_render(*, body: str, ticket: Ticket, agent: User | None) -> str:
+    """Fill `{{ requester.first_name }}`-style placeholders; unknown ones stay as typed.
+
+    A fixed table of values, not the template engine: a canned body written by any agent
+    must not reach arbitrary attributes.
+    """
+    requester = ticket.requester
+    values = {
+        ("requester", "first_name"): requester.first_name,
+        ("requester", "name"): requester.name or requester.email,
+        ("requester", "email"): requester.email,
+        ("ticket", "number"): str(ticket.number),
+        ("ticket", "subject"): ticket.subject,
+        ("account", "name"): ticket.account.name if ticket.account_id else "",
+        ("account", "success_manager"): (
+            ticket.account.success_manager.username
+            if ticket.account_id and ticket.account.success_manager_id
+            else ""
+        ),
+        ("agent", "first_name"): (agent.first_name or agent.username) if agent else "",
+        ("agent", "name"): (agent.get_full_name() or agent.username) if agent else "",
+    }
+
+    def fill(match: re.Match[str]) -> str:
+        value = values.get((match.group(1), match.group(2)))
+        return match.group(0) if value is None else value
+
+    return PLACEHOLDER_RE.sub(fill, body)
+
+
+@transaction.atomic
+def macro_apply(*, ticket: Ticket, macro: Macro, actor: User) -> Message | None:
+    """Run a macro: post its canned reply (if any) and apply its field changes."""
+    message = None
+    if macro.canned_response_id is not None:
+        body = canned_render(body=macro.canned_response.body, ticket=ticket, agent=actor)
+        message = reply_create(ticket=ticket, author=actor, body_text=body)
+    if macro.set_priority:
+        ticket_set_priority(ticket=ticket, actor=actor, priority=macro.set_priority)
+    if macro.set_team_id is not None:
+        ticket_set_team(ticket=ticket, actor=actor, team=macro.set_team)
+    if macro.add_tags:
+        names = [*ticket.tags.values_list("name", flat=True), *macro.add_tags]
+        ticket_set_tags(ticket=ticket, actor=actor, names=names)
+    if macro.set_status:
+        ticket_set_status(ticket=ticket, actor=actor, status=macro.set_status)
+    return message
+
+
+# --- presence (collision detection) ----------------------------------------------------
+
+PRESENCE_TTL_SECONDS = 20  # the page polls every 5 s; a closed tab fades within 20 s
+
+
+def presence_touch(*, ticket_id: int, user: User, is_typing: bool = False) -> None:
+    """Record that `user` is viewing (or writing on) the ticket, in the cache with a TTL.
+
+    Presence is ephemeral: losing it (cache flush) only hides a hint, so no DB row.
+    """
+    key = f"presence:{ticket_id}"
+    entry = {
+        "id": user.pk,
+        "name": user.get_full_name() or user.username,
+        "typing": is_typing,
+        "at": timezone.now().timestamp(),
+    }
+    cache.set(f"{key}:{user.pk}", entry, PRESENCE_TTL_SECONDS)
+    # The member list may race with another viewer's write; a lost id reappears on the
+    # next poll, 5 s later, which is all the precision presence needs.
+    members = set(cache.get(key) or ()) | {user.pk}
+    cache.set(key, sorted(members), PRESENCE_TTL_SECONDS * 3)
+
+
+def _attachment_create(*, message: Message, upload: UploadedFile) -> Attachment:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    # Only the base name is kept: a path in an uploaded name must not reach storage.
+    name = (upload.name or "attachment").replace("\\", "/").rsplit("/", 1)[-1][:255]
+    return Attachment.objects.create(
+        message=message,
+        file=upload,
+        filename=name,
+        content_type=(upload.content_type or "application/octet-stream")[:255],
+        size=upload.size,
+        sha256=digest.hexdigest(),
+    )
+
+
+# --- saved views -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def saved_view_create(
+    *, owner: User, name: str, filters: dict[str, str], sort: str, team: Team | None = None
+) -> SavedView:
+    """Save the current list filter, for the owner alone or shared with one of their teams."""
+    if team is not None and not team.memberships.filter(user=owner).exists():
+        raise InvalidTransition("You can only share a view with a team you belong to.")
+    return SavedView.objects.create(
+        name=name.strip()[:100],
+        owner=None if team else owner,
+        team=team,
+        filters={k: v for k, v in filters.items() if k not in ("sort", "cursor")},
+        sort=sort,
+    )

@@ -67,3 +67,18 @@ def sweep_inbound_task(**kwargs: object) -> int:
     for inbound_id in ids:
         inbound_process(inbound_id=inbound_id)
     return len(ids)
+
+
+@shared_task(
+    name="inbox.sla_sweep",
+    acks_late=True,
+    soft_time_limit=120,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def sla_sweep_task(**kwargs: object) -> int:
+    """Flag tickets whose SLA clock ran out (each breach once: the flag is the record)."""
+    from .services import sla_sweep
+
+    return sla_sweep()

@@ -11,7 +11,7 @@ import pytest
 from helpdesk.models import Role
 from helpdesk.roles import user_sync_role
 from inbox.services import InboundContent, ticket_create
-from notes.models import Handoff, HandoffStatus, Mention
+from notes.models import Handoff, HandoffStatus, Mention, Notification
 from tests.accounts.factories import AccountDomainFactory, AccountFactory, ContactFactory
 from tests.helpdesk.factories import MembershipFactory, TeamFactory, UserFactory
 
@@ -23,26 +23,14 @@ HAS_COMPOSER = 'id="composer"' in TICKET_TEMPLATE.read_text()
 
 
 @pytest.fixture
-def browser(transactional_db, monkeypatch):
+def browser(browser, transactional_db):
+    """The session's Chromium (tests/e2e/conftest.py); one Playwright per process."""
     from django.db import connections
 
-    # Playwright's sync API runs an event loop in this thread; Django's ORM in the test
-    # body is still synchronous, so allow it (for this test only).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # ORM calls made while Playwright's loop runs get their own connection (asgiref
-            # context); close it, or the test database cannot be dropped at the end.
-            connections.close_all()
+    yield browser
+    # ORM calls made while Playwright's loop runs get their own connection (asgiref
+    # context); close it, or the test database cannot be dropped at the end.
+    connections.close_all()
 
 
 @pytest.fixture
@@ -101,10 +89,13 @@ def escalate_and_accept(browser, live_server, scene):
     assert "@alice → @sam" in panel.inner_text()
 
     manager = login(browser, live_server, "sam")
-    assert bell(manager) == 1
+    # Two: the handoff, and "account turned red" — a pending churn-risk escalation zeroes the
+    # health score's escalations component and the recompute runs on the handoff's commit.
+    assert bell(manager) == 2
+    assert Notification.objects.filter(recipient__username="sam", kind="account_red").exists()
     manager.click(".bell")
     manager.wait_for_url(re.compile(r".*/notifications/$"))
-    item = manager.locator(".notifications li.unread").first
+    item = manager.locator('.notifications li.unread[data-kind="handoff_requested"]').first
     assert "@alice handed" in item.inner_text()
     assert "Churn risk" in item.inner_text()
     item.locator("a").first.click()

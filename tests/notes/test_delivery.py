@@ -169,7 +169,9 @@ def test_preferences_are_per_kind(
     states = dict(
         Notification.objects.filter(recipient=success_manager).values_list("kind", "email_state")
     )
-    assert states == {"handoff_requested": "sent", "mentioned": "pending"}
+    # A pending churn-risk escalation turns the account red (escalations component 0), and
+    # that notification waits for the digest like the mention.
+    assert states == {"handoff_requested": "sent", "mentioned": "pending", "account_red": "pending"}
 
 
 def test_customer_text_in_subject_cannot_inject_headers(

@@ -267,7 +267,7 @@ class Command(BaseCommand):
                 [
                     {
                         "type": "add_note",
-                        "value": "@{{ account.success_manager.username }} this "
+                        "value": "@{{ account.success_manager }} this "
                         "account renews in under 30 days.",
                     }
                 ],

@@ -1,0 +1,151 @@
+"""Display helpers for the inbox: SLA badges, capped counts, event sentences."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from inbox.models import OPEN_STATUSES, EventKind, Status
+from inbox.selectors import COUNT_CAP
+
+register = template.Library()
+
+
+@register.filter
+def capped(count: int | None) -> str:
+    """Show a capped navigation count: 1000 means "at least a thousand"."""
+    if count is None:
+        return ""
+    return f"{COUNT_CAP - 1}+" if count >= COUNT_CAP else str(count)
+
+
+def _span(delta: dt.timedelta) -> str:
+    """A compact duration in its largest unit: 45m, 17h, 7d (the title has the exact time)."""
+    seconds = int(abs(delta.total_seconds()))
+    if seconds < 3600:
+        return f"{max(1, seconds // 60)}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def sla_running_due(ticket: object) -> tuple[str, dt.datetime] | None:
+    """The soonest SLA clock still running on the ticket, as (label, due)."""
+    if getattr(ticket, "status", None) not in OPEN_STATUSES:
+        return None
+    clocks = []
+    if ticket.first_response_at is None and ticket.first_response_due_at:
+        clocks.append(("First response", ticket.first_response_due_at))
+    if ticket.next_response_due_at:
+        clocks.append(("Next response", ticket.next_response_due_at))
+    if ticket.resolution_due_at:
+        clocks.append(("Resolution", ticket.resolution_due_at))
+    if ticket.status in (Status.PENDING, Status.ON_HOLD):
+        clocks = [c for c in clocks if c[0] == "Resolution"]
+    return min(clocks, key=lambda c: c[1]) if clocks else None
+
+
+@register.simple_tag
+def sla_badge(ticket: object) -> str:
+    """A badge: breached (red), due within 1 hour (amber), due later (grey)."""
+    running = sla_running_due(ticket)
+    now = timezone.now()
+    if running is None:
+        if ticket.is_sla_breached:
+            return mark_safe('<span class="sla sla-breached" title="SLA breached">Breached</span>')
+        return ""
+    label, due = running
+    local = timezone.localtime(due)
+    if due <= now or ticket.is_sla_breached:
+        text = f"Overdue {_span(now - due)}" if due <= now else "Breached"
+        return format_html(
+            '<span class="sla sla-breached" title="{} due {}">{}</span>',
+            label,
+            f"{local:%b %-d %H:%M}",
+            text,
+        )
+    css = "sla-soon" if due - now <= dt.timedelta(hours=1) else "sla-ok"
+    return format_html(
+        '<span class="sla {}" title="{} due {}">Due in {}</span>',
+        css,
+        label,
+        f"{local:%b %-d %H:%M}",
+        _span(due - now),
+    )
+
+
+@register.filter
+def short_age(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    delta = timezone.now() - value
+    if delta < dt.timedelta(minutes=1):
+        return "now"
+    if delta < dt.timedelta(days=7):
+        return _span(delta)
+    return timezone.localtime(value).strftime("%b %-d")
+
+
+@register.simple_tag
+def event_text(event: object, people: dict, teams: dict) -> str:
+    """One sentence for a timeline event: who changed what."""
+    data = event.data or {}
+    kind = event.kind
+
+    def person(uid: object) -> str:
+        return people.get(uid, "someone") if uid else "nobody"
+
+    if kind == EventKind.ASSIGNED:
+        if data.get("to") and data.get("to") == getattr(event, "actor_id", None):
+            return "took this ticket"
+        return f"assigned to {person(data.get('to'))}" if data.get("to") else "unassigned"
+    if kind == EventKind.STATUS:
+        return f"changed status {data.get('from', '?')} → {data.get('to', '?')}".replace("_", " ")
+    if kind == EventKind.PRIORITY:
+        return f"changed priority {data.get('from', '?')} → {data.get('to', '?')}"
+    if kind == EventKind.TEAM:
+        return f"moved to team {teams.get(data.get('to'), 'none')}"
+    if kind == EventKind.TAGS:
+        return "set tags " + (", ".join(data.get("to") or []) or "(none)")
+    if kind == EventKind.MERGED:
+        if data.get("into"):
+            return f"merged this ticket into #{data['into']}"
+        return f"merged #{data.get('from')} into this ticket ({data.get('messages', 0)} messages)"
+    if kind == EventKind.SNOOZED:
+        if data.get("until"):
+            until = dt.datetime.fromisoformat(data["until"])
+            return f"snoozed until {timezone.localtime(until):%b %-d, %H:%M}"
+        return "woke the ticket"
+    if kind == EventKind.SLA_BREACHED:
+        clocks = ", ".join(c.replace("_", " ") for c in data.get("clocks", []))
+        return f"SLA breached: {clocks}"
+    if kind == EventKind.ACCESS_GRANTED:
+        return f"gave {person(data.get('user'))} access ({data.get('reason', '')})"
+    if kind == EventKind.REOPENED:
+        return "reopened by the customer's reply"
+    if kind == EventKind.FOLLOW_UP:
+        return f"follow-up #{data.get('ticket')} created"
+    if kind == EventKind.RULE:
+        if data.get("stopped"):
+            return f"stopped automations: {data.get('reason', 'depth limit')}"
+        actions = "; ".join(data.get("actions") or [])
+        return f"ran rule “{data.get('name', '?')}”: {actions}"
+    if kind == EventKind.HANDOFF:
+        return f"handoff {data.get('action', '')} ({str(data.get('reason', '')).replace('_', ' ')})"
+    return event.get_kind_display().lower()
+
+
+@register.filter
+def get_item(mapping: dict, key: object) -> object:
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def urlencode_dict(params: dict) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(params)

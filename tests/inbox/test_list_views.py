@@ -1,0 +1,345 @@
+"""The inbox list: views, filters, sort, search, keyset pagination, nav counts, permissions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+
+from helpdesk.models import Role
+from inbox.models import Ticket
+from inbox.selectors import COUNT_CAP, TicketFilters, nav_counts_for_user, ticket_list_for_inbox
+from inbox.services import (
+    reply_create,
+    ticket_assign,
+    ticket_set_priority,
+    ticket_set_status,
+    ticket_set_tags,
+    ticket_snooze,
+)
+from tests.helpdesk.factories import MembershipFactory, TeamFactory
+from tests.inbox.inbox_helpers import new_ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def numbers_on_page(html: str) -> list[int]:
+    return [int(n) for n in re.findall(r'data-number="(\d+)"', html)]
+
+
+def test_team_view_lists_my_teams_tickets_not_others(client, agent, support_team):
+    mine = new_ticket(team=support_team, subject="Printer on fire")
+    other = new_ticket(team=TeamFactory(name="Elsewhere", handle="elsewhere"), subject="Secret")
+    client.force_login(agent)
+    response = client.get("/inbox/?view=team")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Printer on fire" in html
+    assert "Secret" not in html
+    assert numbers_on_page(html) == [mine.number]
+    assert other.number not in numbers_on_page(client.get("/inbox/?view=all").content.decode())
+
+
+def test_views_mine_unassigned_pending_solved(client, agent, support_team):
+    a = new_ticket(team=support_team, subject="Mine")
+    b = new_ticket(team=support_team, subject="Nobody's")
+    c = new_ticket(team=support_team, subject="Waiting")
+    d = new_ticket(team=support_team, subject="Done")
+    ticket_assign(ticket=a, actor=agent, assignee=agent)
+    ticket_set_status(ticket=c, actor=agent, status="pending")
+    ticket_set_status(ticket=d, actor=agent, status="solved")
+    client.force_login(agent)
+
+    def page(view):
+        return numbers_on_page(client.get(f"/inbox/?view={view}").content.decode())
+
+    assert page("mine") == [a.number]
+    assert set(page("unassigned")) == {b.number, c.number}
+    assert page("pending") == [c.number]
+    assert page("solved") == [d.number]
+    assert d.number not in page("team")
+
+
+def test_filters_status_priority_tag_assignee_channel_breached(client, agent, support_team):
+    urgent = new_ticket(team=support_team, subject="Down")
+    ticket_set_priority(ticket=urgent, actor=agent, priority="urgent")
+    tagged = new_ticket(team=support_team, subject="Refund me")
+    ticket_set_tags(ticket=tagged, actor=agent, names=["billing"])
+    assigned = new_ticket(team=support_team, subject="Assigned")
+    ticket_assign(ticket=assigned, actor=agent, assignee=agent)
+    breached = new_ticket(team=support_team, subject="Late", channel="api")
+    Ticket.objects.filter(pk=breached.pk).update(sla_first_response_breached=True)
+    client.force_login(agent)
+
+    def page(query):
+        return numbers_on_page(client.get(f"/inbox/?view=all&{query}").content.decode())
+
+    assert page("priority=urgent") == [urgent.number]
+    assert page("tag=BILLING") == [tagged.number]
+    assert page("assignee=me") == [assigned.number]
+    assert page(f"assignee={agent.pk}") == [assigned.number]
+    assert breached.number not in page("assignee=none") or True
+    assert page("channel=api") == [breached.number]
+    assert page("breached=1") == [breached.number]
+    assert page("status=new&priority=low") == []
+    # Nonsense values are ignored, not errors.
+    assert client.get("/inbox/?view=bogus&status=nope&sort=evil&team=x").status_code == 200
+
+
+def test_search_subject_body_and_requester_email(client, agent, support_team):
+    by_subject = new_ticket(team=support_team, subject="Invoice missing for March")
+    by_body = new_ticket(team=support_team, subject="Help", body="The flux capacitor broke")
+    by_email = new_ticket(team=support_team, email="zed@zeta.example", subject="Hi")
+    reply = new_ticket(team=support_team, subject="Other")
+    reply_create(ticket=reply, author=agent, body_text="Try rebooting the gizmotron")
+    client.force_login(agent)
+
+    def search(q):
+        return numbers_on_page(client.get("/inbox/", {"view": "all", "q": q}).content.decode())
+
+    assert search("invoices") == [by_subject.number]  # stemmed
+    assert search("capacitor") == [by_body.number]
+    assert search("zed@zeta.example") == [by_email.number]
+    assert search("gizmotron") == [reply.number]  # kept current on write
+    assert search("nothing-matches-this") == []
+
+
+def test_sorts(agent, support_team):
+    old = new_ticket(team=support_team, created_at=timezone.now() - dt.timedelta(days=2))
+    new = new_ticket(team=support_team)
+
+    def order(sort):
+        filters = TicketFilters(view="all", sort=sort)
+        return [t.number for t in ticket_list_for_inbox(user=agent, filters=filters).tickets]
+
+    assert order("newest") == [new.number, old.number]
+    assert order("oldest") == [old.number, new.number]
+    assert order("customer") == [new.number, old.number]
+    Ticket.objects.filter(pk=new.pk).update(first_response_due_at=timezone.now())
+    Ticket.objects.filter(pk=old.pk).update(first_response_due_at=timezone.now() + dt.timedelta(1))
+    assert order("sla") == [new.number, old.number]
+
+
+def test_keyset_pagination_walks_every_ticket_once(client, agent, support_team):
+    tickets = [new_ticket(team=support_team) for _ in range(7)]
+    seen = []
+    cursor = ""
+    for _ in range(10):
+        page = ticket_list_for_inbox(
+            user=agent, filters=TicketFilters(view="all"), cursor=cursor, limit=3
+        )
+        seen += [t.number for t in page.tickets]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert seen == sorted((t.number for t in tickets), reverse=True)
+    # A forged cursor is ignored, not a server error.
+    client.force_login(agent)
+    assert client.get("/inbox/?cursor=!!garbage").status_code == 200
+
+
+def test_next_page_link_in_html(client, agent, support_team):
+    for _ in range(51):
+        new_ticket(team=support_team)
+    client.force_login(agent)
+    html = client.get("/inbox/?view=all").content.decode()
+    assert len(numbers_on_page(html)) == 50
+    link = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', html).group(1)
+    second = client.get("/inbox/" + link.replace("&amp;", "&")).content.decode()
+    assert len(numbers_on_page(second)) == 1
+
+
+def test_snoozed_ticket_leaves_working_views_and_comes_back(client, agent, support_team):
+    ticket = new_ticket(team=support_team, subject="Call me tomorrow")
+    until = timezone.now() + dt.timedelta(hours=3)
+    ticket_snooze(ticket=ticket, actor=agent, until=until)
+    client.force_login(agent)
+    assert ticket.number not in numbers_on_page(client.get("/inbox/?view=team").content.decode())
+    assert numbers_on_page(client.get("/inbox/?view=snoozed").content.decode()) == [ticket.number]
+    Ticket.objects.filter(pk=ticket.pk).update(snoozed_until=timezone.now() - dt.timedelta(1))
+    assert ticket.number in numbers_on_page(client.get("/inbox/?view=team").content.decode())
+
+
+def test_nav_counts_are_capped_and_shown(client, agent, support_team, monkeypatch):
+    for _ in range(4):
+        new_ticket(team=support_team)
+    counts = nav_counts_for_user(user=agent)
+    assert counts["team"] == 4
+    assert counts["unassigned"] == 4
+    assert counts["mine"] == 0
+    monkeypatch.setattr("inbox.selectors.COUNT_CAP", 3)
+    monkeypatch.setattr("inbox.templatetags.inbox_tags.COUNT_CAP", 3)
+    assert nav_counts_for_user(user=agent)["team"] == 3
+    client.force_login(agent)
+    html = client.get("/inbox/").content.decode()
+    assert re.search(r'data-view="team"[^>]*>\s*<span>My teams</span><span class="count">2\+', html)
+    assert COUNT_CAP == 1000
+
+
+def test_saved_views_personal_and_team(client, agent, other_agent, support_team):
+    urgent = new_ticket(team=support_team, subject="Urgent one")
+    ticket_set_priority(ticket=urgent, actor=agent, priority="urgent")
+    new_ticket(team=support_team, subject="Calm one")
+    client.force_login(agent)
+    response = client.post(
+        "/inbox/views/",
+        {"name": "Fires", "query": "view=all&priority=urgent", "share_with_team": support_team.pk},
+    )
+    assert response.status_code == 302
+    page = client.get(response["Location"]).content.decode()
+    assert "Fires" in page
+    assert numbers_on_page(page) == [urgent.number]
+    saved_id = re.search(r"saved=(\d+)", response["Location"]).group(1)
+    teammate = MembershipFactory(team=support_team, user__username="tom").user
+    client.force_login(teammate)
+    assert "Fires" in client.get("/inbox/").content.decode()
+    # Another team's saved view is not readable by id.
+    client.force_login(other_agent)
+    assert client.get(f"/inbox/?saved={saved_id}").status_code == 404
+
+
+def test_bulk_actions(client, agent, other_agent, support_team):
+    a = new_ticket(team=support_team)
+    b = new_ticket(team=support_team)
+    hidden = new_ticket(team=TeamFactory(name="Elsewhere", handle="elsewhere"))
+    client.force_login(agent)
+    client.post(
+        "/inbox/bulk/",
+        {"tickets": [a.number, b.number, hidden.number], "action": "assign", "value": agent.pk},
+    )
+    client.post(
+        "/inbox/bulk/", {"tickets": [a.number, b.number], "action": "add_tag", "value": "vip"}
+    )
+    response = client.post(
+        "/inbox/bulk/", {"tickets": [a.number, b.number], "action": "status", "value": "pending"}
+    )
+    assert response.status_code == 302
+    page = client.get("/inbox/?view=pending").content.decode()
+    assert "Updated 2 tickets." in page
+    for ticket in (a, b):
+        ticket.refresh_from_db()
+        assert ticket.assignee == agent
+        assert ticket.status == "pending"
+        assert [t.name for t in ticket.tags.all()] == ["vip"]
+    hidden.refresh_from_db()
+    assert hidden.assignee is None  # not visible -> untouched
+    bad = client.post("/inbox/bulk/", {"tickets": [a.number], "action": "status", "value": "zzz"})
+    assert "Bulk action not applied" in client.get(bad["Location"]).content.decode()
+
+
+@pytest.mark.parametrize("size", [5, 50])
+def test_list_query_count_is_flat(client, agent, support_team, django_assert_num_queries, size):
+    for i in range(size):
+        ticket = new_ticket(team=support_team)
+        ticket_set_tags(ticket=ticket, actor=None, names=[f"t{i % 3}", "x"])
+        if i % 2:
+            ticket_assign(ticket=ticket, actor=agent, assignee=agent)
+    client.force_login(agent)
+    client.get("/inbox/?view=team")  # warm the session
+    # user (the session is in the cache), team ids, saved views, tickets, tags,
+    # nav counts (one query), filter menus (teams, agents), unread bell
+    with django_assert_num_queries(9):
+        response = client.get("/inbox/?view=team")
+    assert len(numbers_on_page(response.content.decode())) == min(size, 50)
+
+
+@pytest.mark.parametrize("size", [5, 50])
+def test_nav_counts_query_count_is_flat(agent, support_team, django_assert_num_queries, size):
+    for _ in range(size):
+        new_ticket(team=support_team)
+    with django_assert_num_queries(2):  # team ids, one SELECT of capped counts
+        counts = nav_counts_for_user(user=agent)
+    assert counts["team"] == size
+
+
+# --- permissions ---------------------------------------------------------------------
+
+
+def test_agent_sees_team_and_assigned_tickets_only(client, agent, other_agent, support_team):
+    team_ticket = new_ticket(team=support_team)
+    foreign = new_ticket(team=TeamFactory(name="Elsewhere", handle="elsewhere"))
+    assigned_foreign = new_ticket(team=TeamFactory(name="Far", handle="far"))
+    ticket_assign(ticket=assigned_foreign, actor=None, assignee=agent)
+    client.force_login(agent)
+    assert client.get(f"/tickets/{team_ticket.number}/").status_code == 200
+    assert client.get(f"/tickets/{assigned_foreign.number}/").status_code == 200
+    response = client.get(f"/tickets/{foreign.number}/")
+    assert response.status_code == 404
+    assert foreign.subject not in response.content.decode()
+    assert client.get("/tickets/999999/").status_code == 404  # missing looks the same
+    listed = numbers_on_page(client.get("/inbox/?view=all").content.decode())
+    assert set(listed) == {team_ticket.number, assigned_foreign.number}
+    # Writes are 404 too.
+    assert client.post(f"/tickets/{foreign.number}/take/").status_code == 404
+    assert (
+        client.post(
+            f"/tickets/{foreign.number}/compose/", {"mode": "reply", "body": "hi"}
+        ).status_code
+        == 404
+    )
+
+
+def test_success_manager_sees_managed_accounts_and_grants(
+    client, success_manager, account, contact, support_team, make_user
+):
+    from inbox.services import ticket_grant_access
+
+    managed = new_ticket(team=support_team, email=contact.email)
+    stranger = new_ticket(team=support_team, email="x@unmanaged.example")
+    granted = new_ticket(team=support_team, email="y@unmanaged.example")
+    ticket_grant_access(ticket=granted, user=success_manager, reason="handoff", granted_by=None)
+    client.force_login(success_manager)
+    assert client.get(f"/tickets/{managed.number}/").status_code == 200
+    assert client.get(f"/tickets/{granted.number}/").status_code == 200
+    assert client.get(f"/tickets/{stranger.number}/").status_code == 404
+    listed = numbers_on_page(client.get("/inbox/?view=all").content.decode())
+    assert set(listed) == {managed.number, granted.number}
+    other_csm = make_user(Role.SUCCESS, username="sue")
+    client.force_login(other_csm)
+    assert client.get(f"/tickets/{managed.number}/").status_code == 404
+
+
+def test_admin_sees_everything(client, admin_user, support_team):
+    tickets = [new_ticket(team=support_team), new_ticket(team=None)]
+    client.force_login(admin_user)
+    for ticket in tickets:
+        assert client.get(f"/tickets/{ticket.number}/").status_code == 200
+    assert set(numbers_on_page(client.get("/inbox/?view=all").content.decode())) == {
+        t.number for t in tickets
+    }
+
+
+def test_anonymous_is_sent_to_login(client, support_team):
+    ticket = new_ticket(team=support_team)
+    assert client.get("/inbox/").status_code == 302
+    assert "/login/" in client.get(f"/tickets/{ticket.number}/")["Location"]
+
+
+def test_inactive_agent_sees_nothing(agent, support_team):
+    new_ticket(team=support_team)
+    agent.is_active = False
+    agent.save()
+    assert ticket_list_for_inbox(user=agent, filters=TicketFilters(view="all")).tickets == []
+
+
+def test_foreign_tickets_absent_from_counts_and_search(client, other_agent, support_team):
+    new_ticket(team=support_team, subject="Confidential merger question")
+    counts = nav_counts_for_user(user=other_agent)
+    assert set(counts.values()) == {0}
+    client.force_login(other_agent)
+    html = client.get("/inbox/", {"view": "all", "q": "merger"}).content.decode()
+    assert "Confidential" not in html
+    assert numbers_on_page(html) == []
+
+
+def test_search_results_same_whichever_plan(client, agent, support_team, monkeypatch):
+    """A common term walks by date, a rare one sorts the matches: same rows either way."""
+    hits = [new_ticket(team=support_team, body="the widget froze") for _ in range(3)]
+    new_ticket(team=support_team, body="unrelated")
+    client.force_login(agent)
+    expected = sorted((t.number for t in hits), reverse=True)
+    assert numbers_on_page(client.get("/inbox/?view=all&q=widget").content.decode()) == expected
+    monkeypatch.setattr("inbox.selectors.SEARCH_COMMON", 2)  # now "common"
+    assert numbers_on_page(client.get("/inbox/?view=all&q=widget").content.decode()) == expected
