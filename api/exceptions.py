@@ -12,10 +12,6 @@ from inbox.services import InvalidTransition, TicketTaken
 from notes.services import NoteInvalid
 
 
-class HandoffsUnavailable(Exception):
-    """The handoff services are not installed yet (they land from another branch)."""
-
-
 class Conflict(Exception):
     """A lost race or a state that no longer allows the request (409)."""
 
@@ -62,11 +58,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
     if isinstance(exc, NoteInvalid):
         return Response({"body": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, HandoffsUnavailable):
-        return Response(
-            {"detail": "Handoffs are not available on this server yet.", "code": "unavailable"},
-            status=status.HTTP_501_NOT_IMPLEMENTED,
-        )
     handoff_status = _handoff_exception_status(exc, context)
     if handoff_status is not None:
         return Response({"detail": str(exc), "code": "handoff_refused"}, status=handoff_status)

@@ -1,24 +1,13 @@
-"""Handoff endpoints. The handoff services come from the notes branch: until they land the
-write tests are skipped and the endpoints answer 501."""
+"""Handoff endpoints: the same state machine as the web (notes.services), per role."""
 
 from __future__ import annotations
 
 import pytest
 
-from notes import services as notes_services
 from notes.models import Handoff
 from tests.notes.factories import HandoffFactory
 
 pytestmark = pytest.mark.django_db
-
-HAS_HANDOFF_SERVICES = all(
-    hasattr(notes_services, name)
-    for name in ("handoff_create", "handoff_accept", "handoff_decline", "handoff_return")
-)
-needs_services = pytest.mark.skipif(
-    not HAS_HANDOFF_SERVICES,
-    reason="notes.services handoff_create/accept/decline/return are not merged yet",
-)
 
 
 def test_ticket_handoffs_list_per_role(
@@ -46,18 +35,6 @@ def test_handoff_list_query_count_is_flat(api_for, agent, make_ticket, django_as
         assert len(response.json()["results"]) == size
 
 
-@pytest.mark.skipif(HAS_HANDOFF_SERVICES, reason="the handoff services are present")
-def test_handoff_writes_answer_501_until_the_services_land(api_for, agent, make_ticket):
-    ticket = make_ticket()
-    response = api_for(agent).post(
-        f"/api/v1/tickets/{ticket.number}/handoffs/",
-        {"kind": "transfer", "reason": "other", "to_user": agent.pk, "note": "n"},
-        format="json",
-    )
-    assert response.status_code == 501
-    assert not Handoff.objects.exists()
-
-
 def test_handoff_answer_of_an_invisible_handoff_is_404(api_for, other_agent, agent, make_ticket):
     handoff = HandoffFactory(ticket=make_ticket(), from_user=agent)
     for action in ("accept", "decline", "return"):
@@ -67,7 +44,6 @@ def test_handoff_answer_of_an_invisible_handoff_is_404(api_for, other_agent, age
         assert response.status_code == 404
 
 
-@needs_services
 def test_escalate_accept_and_answering_twice_is_409(api_for, agent, success_manager, make_ticket):
     ticket = make_ticket()
     created = api_for(agent).post(
@@ -91,7 +67,6 @@ def test_escalate_accept_and_answering_twice_is_409(api_for, agent, success_mana
     assert again.status_code == 409
 
 
-@needs_services
 def test_decline_needs_a_reason(api_for, agent, success_manager, make_ticket):
     ticket = make_ticket()
     created = api_for(agent).post(
