@@ -51,6 +51,7 @@ class EventKind(models.TextChoices):
     HANDOFF_DECLINED = "handoff.declined", "Handoff declined"
     HANDOFF_RETURNED = "handoff.returned", "Handoff returned"
     ACCOUNT_HEALTH_CHANGED = "account.health_changed", "Account health changed"
+    RULE_FIRED = "rule.fired", "Automation rule sent a webhook"
 
 
 class Webhook(models.Model):

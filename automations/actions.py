@@ -129,8 +129,10 @@ def action_run(*, action: dict[str, Any], ticket: Ticket, rule: Rule) -> str:
     if kind == "webhook":
         from api.webhooks import webhook_emit  # the API capability
 
-        webhook_emit(str(value), {"ticket": ticket.number, "rule": rule.name})
-        return f"webhook {value}"
+        webhook_emit(
+            "rule.fired", {"ticket": ticket.number, "rule": rule.name, "signal": str(value)}
+        )
+        return f"webhook rule.fired ({value})"
     raise ValueError(f"unknown action {kind!r}")
 
 

@@ -48,7 +48,7 @@ ACTIONS: dict[str, str] = {
     "notify": "list of user handles, team handles, 'success_manager' or 'assignee'",
     "create_handoff": "reason (renewal_risk, churn_risk, expansion, ...)",
     "snooze": "hours",
-    "webhook": "event name sent to subscribed webhooks",
+    "webhook": "a label, sent as `signal` in a rule.fired webhook to its subscribers",
 }
 
 

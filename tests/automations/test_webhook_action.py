@@ -13,7 +13,7 @@ def test_webhook_action_writes_a_delivery_for_subscribers_only(contact, support_
         name="crm",
         url="https://crm.example/hook",
         secret="s3cret",
-        event_kinds=["ticket.escalated"],
+        event_kinds=["rule.fired"],
     )
     Webhook.objects.create(
         name="other",
@@ -25,7 +25,7 @@ def test_webhook_action_writes_a_delivery_for_subscribers_only(contact, support_
         rule=Rule(
             name="Tell the CRM",
             trigger="ticket_created",
-            actions=[{"type": "webhook", "value": "ticket.escalated"}],
+            actions=[{"type": "webhook", "value": "escalated"}],
         ),
         user=None,
     )
@@ -35,11 +35,15 @@ def test_webhook_action_writes_a_delivery_for_subscribers_only(contact, support_
         team=support_team,
         content=inbox.InboundContent(body_text="hi"),
     )
-    delivery = WebhookDelivery.objects.get(event="ticket.escalated")
+    delivery = WebhookDelivery.objects.get(event="rule.fired")
     assert delivery.webhook.name == "crm"
-    assert delivery.payload == {"ticket": ticket.number, "rule": "Tell the CRM"}
+    assert delivery.payload == {
+        "ticket": ticket.number,
+        "rule": "Tell the CRM",
+        "signal": "escalated",
+    }
     # the other webhook only hears about ticket.created
     assert set(WebhookDelivery.objects.values_list("webhook__name", "event")) == {
-        ("crm", "ticket.escalated"),
+        ("crm", "rule.fired"),
         ("other", "ticket.created"),
     }
