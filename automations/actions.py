@@ -35,21 +35,6 @@ def _users_for(tokens: list[str], ticket: Ticket) -> list[int]:
     return sorted(ids)
 
 
-def round_robin_member(team: Team) -> User | None:
-    """Next available member after the team's cursor; fewest open tickets breaks no ties."""
-    members = list(
-        User.objects.filter(memberships__team=team, is_active=True, is_available=True).order_by(
-            "pk"
-        )
-    )
-    if not members:
-        return None
-    after = [m for m in members if team.last_assigned_user_id and m.pk > team.last_assigned_user_id]
-    chosen = (after or members)[0]
-    Team.objects.filter(pk=team.pk).update(last_assigned_user=chosen)
-    return chosen
-
-
 def render_canned(body: str, ticket: Ticket) -> str:
     """Fill placeholders from the inbox's fixed table (never the template engine: canned
     bodies are written by agents and must not reach arbitrary attributes)."""
@@ -71,13 +56,13 @@ def action_run(*, action: dict[str, Any], ticket: Ticket, rule: Rule) -> str:
         inbox.ticket_set_team(ticket=ticket, actor=None, team=team)
         return f"team → {team.handle}"
     if kind == "set_assignee":
-        if value == "round_robin":
-            assignee = round_robin_member(ticket.team) if ticket.team else None
+        if value in ("round_robin", "load_balanced"):
+            assignee = inbox.ticket_auto_assign(ticket=ticket, mode=value)
+            if assignee is None:
+                return "assignee: nobody available"
         else:
             assignee = User.objects.get(username__iexact=value, is_active=True)
-        if assignee is None:
-            return "assignee: nobody available"
-        inbox.ticket_assign(ticket=ticket, actor=None, assignee=assignee)
+            inbox.ticket_assign(ticket=ticket, actor=None, assignee=assignee)
         return f"assignee → {assignee.username}"
     if kind in ("add_tags", "remove_tags"):
         current = {name.lower() for name in ticket.tags.values_list("name", flat=True)}

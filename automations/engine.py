@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import logging
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from helpdesk.business_hours import schedule_from_model
 from inbox.models import Direction, EventKind, Message, Ticket
 
 from .models import TIME_TRIGGERS, Rule, RuleFiring, Trigger
@@ -42,17 +42,6 @@ def _account_metrics(account: Any) -> Any:
         return None
 
 
-def is_open_now(business_hours: Any, when: dt.datetime, intervals: list, holidays: set) -> bool:
-    """Whether `when` falls inside the schedule (its own time zone, holidays closed)."""
-    local = when.astimezone(zoneinfo.ZoneInfo(business_hours.time_zone))
-    if local.date() in holidays:
-        return False
-    return any(
-        item.weekday == local.weekday() and item.opens_at <= local.time() < item.closes_at
-        for item in intervals
-    )
-
-
 def ticket_facts(*, ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
     """Everything a condition may look at, read with a fixed number of queries."""
     account = ticket.account
@@ -63,16 +52,9 @@ def ticket_facts(*, ticket: Ticket, now: dt.datetime) -> dict[str, Any]:
         .values_list("body_text", flat=True)
         .first()
     ) or ""
-    business_now = True
     team = ticket.team
-    hours = getattr(team, "business_hours", None) if team else None
-    if hours is not None:
-        business_now = is_open_now(
-            hours,
-            now,
-            list(hours.intervals.all()),
-            {holiday.date for holiday in hours.holidays.all()},
-        )
+    schedule = schedule_from_model(team.business_hours if team else None)
+    business_now = schedule is None or schedule.is_open(now)  # no schedule: always open
     renewal = account.renewal_date if account else None
     email = ticket.requester.email.lower()
     return {

@@ -40,7 +40,7 @@ ACTIONS: dict[str, str] = {
     "set_status": "status value",
     "set_priority": "priority value",
     "set_team": "team handle",
-    "set_assignee": "user handle, or 'round_robin' within the ticket's team",
+    "set_assignee": "user handle, or 'round_robin' / 'load_balanced' within the ticket's team",
     "add_tags": "list of tag names",
     "remove_tags": "list of tag names",
     "add_note": "Markdown text; @mentions notify",

@@ -35,6 +35,11 @@ class Schedule:
             spans.append((start, end))
         return spans
 
+    def is_open(self, when: dt.datetime) -> bool:
+        """Whether the aware moment `when` falls inside an opening (holidays closed)."""
+        local = when.astimezone(self.tz)
+        return any(start <= local < end for start, end in self.openings(local.date()))
+
 
 def schedule_from_model(business_hours: BusinessHours | None) -> Schedule | None:
     """Snapshot a BusinessHours row (2 queries unless intervals/holidays are prefetched)."""

@@ -729,14 +729,17 @@ def sla_sweep(*, now: datetime | None = None) -> int:
 # --- assignment ------------------------------------------------------------------------
 
 
-def ticket_auto_assign(*, ticket: Ticket) -> User | None:
-    """Give a new ticket to a member of its team, by the team's auto-assignment mode.
+def ticket_auto_assign(*, ticket: Ticket, mode: str | None = None) -> User | None:
+    """Give the ticket to a member of its team, by `mode` or the team's auto-assign mode.
 
-    Runs inside ticket_create's transaction. The team row is locked so that two tickets
-    arriving together advance the round-robin cursor one after the other.
+    Runs inside the caller's transaction (ticket_create, an automation rule). The team row
+    is locked so that two tickets arriving together advance the round-robin cursor in turn.
     """
+    if ticket.team_id is None:
+        return None
     team = Team.objects.select_for_update().get(pk=ticket.team_id)
-    if team.auto_assign == AutoAssign.OFF:
+    mode = mode or team.auto_assign
+    if mode == AutoAssign.OFF:
         return None
     members = (
         User.objects.filter(
@@ -748,7 +751,7 @@ def ticket_auto_assign(*, ticket: Ticket) -> User | None:
         .order_by("id")
         .distinct()
     )
-    if team.auto_assign == AutoAssign.LOAD_BALANCED:
+    if mode == AutoAssign.LOAD_BALANCED:
         chosen = (
             members.annotate(
                 open_count=Count(
