@@ -495,7 +495,38 @@ class Command(BaseCommand):
                 )
         from accounts.metrics import recompute_accounts
 
+        self._history(accounts)
         recompute_accounts(account_ids=[a.pk for a in accounts])
+
+    def _history(self, accounts: list[Account]) -> None:
+        """Weekly snapshots for the last 12 weeks, so the account trends have a shape.
+
+        Computed from the seeded raw data as of each past day (windows and revenue move
+        with the date; ticket statuses are today's, so backlog-like values are approximate).
+        """
+        from accounts.metrics.health import health_compute
+        from accounts.metrics.recompute import compute_accounts
+        from accounts.models import MetricSnapshot
+
+        ids = [account.pk for account in accounts]
+        plans = {account.pk: account.plan for account in accounts}
+        config = HealthScoreConfig.load()
+        rows = []
+        for weeks_ago in range(12, 0, -1):
+            moment = timezone.now() - dt.timedelta(weeks=weeks_ago)
+            computed = compute_accounts(account_ids=ids, now=moment, plans=plans)
+            for account_id, (values, risky) in computed.items():
+                health = health_compute(values, has_churn_risk_handoff=risky, config=config)
+                values.update(
+                    health_score=health.score,
+                    health_band=health.band,
+                    health_components=health.components,
+                    computed_at=moment,
+                )
+                rows.append(
+                    MetricSnapshot(account_id=account_id, date=timezone.localdate(moment), **values)
+                )
+        MetricSnapshot.objects.bulk_create(rows, ignore_conflicts=True)
 
     def _print_logins(self) -> None:
         self.stdout.write(
