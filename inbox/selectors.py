@@ -362,12 +362,51 @@ def _capped_count_sql(queryset: QuerySet) -> tuple[str, tuple]:
     return f"(SELECT COUNT(*) FROM ({sql}) AS capped)", params  # noqa: S608
 
 
+NAV_VERSION_KEY = "inbox:nav-version"
+# Safety net for what no write announces: a snooze running out, an SLA clock passing.
+NAV_COUNTS_TTL_SECONDS = 60
+
+
+def nav_counts_version() -> int:
+    """The inbox-wide version every ticket write bumps (inbox.services.nav_counts_invalidate)."""
+    version = cache.get(NAV_VERSION_KEY)
+    if version is None:
+        cache.add(NAV_VERSION_KEY, 1, timeout=None)
+        version = cache.get(NAV_VERSION_KEY, 1)
+    return int(version)
+
+
 def nav_counts_for_user(
     *, user: User, saved_views: Iterable[SavedView] = (), team_ids: list[int] | None = None
 ) -> dict[str, int]:
-    """Count each navigation view (and saved view), capped at COUNT_CAP, in ONE query."""
+    """Count each navigation view (and saved view), capped at COUNT_CAP, in ONE query.
+
+    The result is cached per user under the inbox-wide version, so a page load without any
+    ticket write in between costs no count query at all (the hot spot at a million tickets).
+    """
+    saved_views = list(saved_views)
     if team_ids is None:
         team_ids = user_team_ids(user=user)
+    # Everything the counts depend on besides ticket rows is in the key: joining a team or
+    # editing a saved view needs no invalidation of its own.
+    saved_key = ",".join(f"{v.pk}:{v.updated_at.timestamp()}" for v in saved_views)
+    teams_key = ",".join(str(team_id) for team_id in sorted(team_ids))
+    key = (
+        f"inbox:nav:{nav_counts_version()}:{COUNT_CAP}:{user.pk}:{user.role}:{user.is_active}:"
+        f"{teams_key}:"
+        f"{saved_key}"
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    counts = _nav_counts_query(user=user, saved_views=saved_views, team_ids=team_ids)
+    cache.set(key, counts, NAV_COUNTS_TTL_SECONDS)
+    return counts
+
+
+def _nav_counts_query(
+    *, user: User, saved_views: list[SavedView], team_ids: list[int]
+) -> dict[str, int]:
     now = timezone.now()
     visible = ticket_visible_queryset(user=user)
     parts: list[str] = []

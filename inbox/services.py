@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from .models import (
     TicketEvent,
 )
 
+logger = logging.getLogger(__name__)
+
 SEARCH_BODY_LIMIT = 100_000  # characters of one body indexed (tsvector caps at 1 MB)
 
 
@@ -75,6 +78,28 @@ def ticket_touch(*, ticket: Ticket) -> None:
     """Bump the timeline version (composers compare it to detect new activity)."""
     Ticket.objects.filter(pk=ticket.pk).update(version=F("version") + 1)
     ticket.version += 1
+    nav_counts_invalidate()
+
+
+def nav_counts_invalidate() -> None:
+    """Retire every cached navigation count: now, and again once the change is committed.
+
+    The second bump closes the window in which another request could count (and cache) the
+    state from before our commit after the first bump.
+    """
+    _nav_version_bump()
+    transaction.on_commit(_nav_version_bump)
+
+
+def _nav_version_bump() -> None:
+    from .selectors import NAV_VERSION_KEY
+
+    try:
+        cache.incr(NAV_VERSION_KEY)
+    except ValueError:  # not set yet (first write, or the cache was flushed)
+        cache.add(NAV_VERSION_KEY, 1, timeout=None)
+    except Exception:
+        logger.warning("could not invalidate the inbox navigation counts")
 
 
 def ticket_next_number() -> int:

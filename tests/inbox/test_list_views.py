@@ -17,6 +17,7 @@ from inbox.services import (
     ticket_set_priority,
     ticket_set_status,
     ticket_set_tags,
+    nav_counts_invalidate,
     ticket_snooze,
 )
 from tests.helpdesk.factories import MembershipFactory, TeamFactory
@@ -238,11 +239,55 @@ def test_list_query_count_is_flat(client, agent, support_team, django_assert_num
             ticket_assign(ticket=ticket, actor=agent, assignee=agent)
     client.force_login(agent)
     client.get("/inbox/?view=team")  # warm the session
+    nav_counts_invalidate()
     # user (the session is in the cache), team ids, saved views, tickets, tags,
     # nav counts (one query), filter menus (teams, agents), unread bell
     with django_assert_num_queries(9):
         response = client.get("/inbox/?view=team")
     assert len(numbers_on_page(response.content.decode())) == min(size, 50)
+    # Nothing written since: the nav counts come from the cache.
+    with django_assert_num_queries(8):
+        again = client.get("/inbox/?view=team")
+    assert numbers_on_page(again.content.decode()) == numbers_on_page(response.content.decode())
+
+
+def test_nav_counts_cached_until_a_ticket_changes(agent, other_agent, support_team, make_user):
+    """A cached count is never served after a write that changes it (by anyone)."""
+    tickets = [new_ticket(team=support_team) for _ in range(3)]
+    assert nav_counts_for_user(user=agent)["unassigned"] == 3
+    assert nav_counts_for_user(user=agent)["unassigned"] == 3  # cached
+    teammate = make_user(username="tess")
+    MembershipFactory(team=support_team, user=teammate)
+    ticket_assign(ticket=tickets[0], actor=teammate, assignee=teammate)
+    assert nav_counts_for_user(user=agent)["unassigned"] == 2
+    ticket_set_status(ticket=tickets[1], actor=teammate, status="pending")
+    counts = nav_counts_for_user(user=agent)
+    assert (counts["pending"], counts["team"]) == (1, 3)
+    reply_create(ticket=tickets[2], author=teammate, body_text="Solved it", new_status="solved")
+    counts = nav_counts_for_user(user=agent)
+    assert (counts["solved"], counts["team"]) == (1, 2)
+    new_ticket(team=support_team)
+    assert nav_counts_for_user(user=agent)["unassigned"] == 2
+    # Membership is part of the key: joining a team counts its tickets at once.
+    assert nav_counts_for_user(user=other_agent)["team"] == 0
+    MembershipFactory(team=support_team, user=other_agent)
+    assert nav_counts_for_user(user=other_agent)["team"] == 3
+
+
+def test_nav_counts_cache_invalidated_on_commit(transactional_db, agent, support_team):
+    """The bump after commit retires a count cached by a reader while the write was open."""
+    from django.db import transaction
+
+    from inbox.selectors import nav_counts_version
+
+    new_ticket(team=support_team)
+    before = nav_counts_version()
+    with transaction.atomic():
+        new_ticket(team=support_team)
+        during = nav_counts_version()
+        assert during > before
+    assert nav_counts_version() > during
+    assert nav_counts_for_user(user=agent)["unassigned"] == 2
 
 
 @pytest.mark.parametrize("size", [5, 50])
