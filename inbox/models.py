@@ -154,6 +154,12 @@ class Ticket(TimestampedModel):
                 name="inbox_ticket_snoozed_idx",
                 condition=models.Q(snoozed_until__isnull=False),
             ),
+            # A success manager's views: open tickets of the accounts they manage.
+            models.Index(
+                fields=["account", "status"],
+                name="inbox_ticket_acct_open_idx",
+                condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
+            ),
             models.Index(
                 fields=["team", "created_at"],
                 name="inbox_ticket_unassigned_idx",

@@ -68,6 +68,7 @@ class TicketViewSet(StrictQueryMixin, viewsets.GenericViewSet):
             ticket_visible_queryset(user=self.request.user)
             .select_related(*TICKET_LIST_RELATED)
             .prefetch_related("tags")
+            .defer("search_vector")  # kilobytes a row that no response shows
         )
 
     def _ticket_response(self, ticket: Ticket, code: int = status.HTTP_200_OK) -> Response:

@@ -6,8 +6,9 @@ import datetime as dt
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from inbox.models import OPEN_STATUSES, EventKind, Status
 from inbox.selectors import COUNT_CAP
@@ -149,3 +150,70 @@ def urlencode_dict(params: dict) -> str:
     from urllib.parse import urlencode
 
     return urlencode(params)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "—"
+
+
+def _ticket_row(ticket: object) -> SafeString:
+    url = ticket.get_absolute_url()
+    tags = format_html_join(
+        "", '<span class="tag">{}</span>', ((t.name,) for t in ticket.tags.all())
+    )
+    team = format_html('<span class="muted">{}</span>', ticket.team.name) if ticket.team else ""
+    requester = ticket.requester
+    account = ticket.account.name if ticket.account else requester.email
+    snoozed = (
+        format_html(
+            ' <span class="chip" title="Snoozed until {}">Snoozed</span>',
+            _when(ticket.snoozed_until),
+        )
+        if ticket.snoozed_until
+        else ""
+    )
+    if ticket.assignee:
+        assignee = ticket.assignee.get_full_name() or ticket.assignee.username
+    else:
+        assignee = mark_safe('<span class="muted">Unassigned</span>')
+    return format_html(
+        '<tr class="row{}" data-href="{}" data-number="{}">'
+        '<td class="sel"><input type="checkbox" name="tickets" value="{}" '
+        'aria-label="Select #{}"></td>'
+        '<td class="subject"><a href="{}" class="ticket-link"><span class="num">#{}</span> {}</a>'
+        '<div class="sub"><span class="prio prio-{}">{}</span> {} {}</div></td>'
+        '<td class="requester"><div>{}</div><div class="sub muted">{}</div></td>'
+        '<td><span class="status status-{}">{}</span>{}</td>'
+        '<td class="assignee">{}</td><td>{}</td>'
+        '<td class="age muted" title="Opened {}; customer last wrote {}">{}</td></tr>\n',
+        " is-new" if ticket.status == Status.NEW else "",
+        url,
+        ticket.number,
+        ticket.number,
+        ticket.number,
+        url,
+        ticket.number,
+        ticket.subject,
+        ticket.priority,
+        ticket.get_priority_display(),
+        team,
+        tags,
+        requester.name or requester.email,
+        account,
+        ticket.status,
+        ticket.get_status_display(),
+        snoozed,
+        assignee,
+        sla_badge(ticket),
+        _when(ticket.created_at),
+        _when(ticket.last_customer_message_at),
+        short_age(ticket.created_at),
+    )
+
+
+@register.simple_tag
+def ticket_rows(tickets: list) -> SafeString:
+    """The inbox rows, built in Python: the list's hot path (a template loop over fifty rows
+    was half of the page's server time at a million tickets). Every value is escaped by
+    format_html, as the template would."""
+    return mark_safe("".join(_ticket_row(ticket) for ticket in tickets))
