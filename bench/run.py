@@ -1,10 +1,16 @@
-"""Measure the inbox pages on a generated database: server time and query count.
+"""Measure Tandem on a generated database: pages, API, metrics, e-mail ingest.
 
-    DATABASE_URL=postgres://.../tandem_bench python bench/run.py [--repeat 15] [--json out]
+    DATABASE_URL=postgres://.../tandem_bench REDIS_URL=redis://... \
+        python bench/run.py [--repeat 15] [--json out.json] [--metrics] [--ingest 1000]
 
-Each case is requested through Django's test client in-process (no network), after one warm-up
-request; reported: median and p95 wall time of the whole request (middleware, queries,
-template), the number of SQL queries and the median time spent in SQL.
+Pages are requested through Django's test client in-process (middleware, every query,
+template rendering; no network), once to warm up and then `--repeat` times; reported: median
+and p95 wall time of the whole request, the number of SQL queries and the median SQL time.
+"cold nav" cases retire the cached navigation counts before every request, as a write by
+anyone does, so they show the price of recounting. `--metrics` adds the full recompute of
+every account (in this process, then through Celery with 1 and 2 worker processes) and the
+single-account recompute; `--ingest N` feeds N realistic mails through `email_ingest` into
+this database (it adds tickets: run it last). Prints one table and writes JSON.
 """
 
 from __future__ import annotations
@@ -14,12 +20,16 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings_test")
+# Work caused by a request goes to the broker as in production, not run inline.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "0")
 
 import django  # noqa: E402
 
@@ -29,16 +39,20 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
+from accounts.models import Account  # noqa: E402
 from helpdesk.models import User  # noqa: E402
-from inbox.models import Ticket  # noqa: E402
+from inbox.models import Message, Ticket  # noqa: E402
+from inbox.services import nav_counts_invalidate  # noqa: E402
 
 
-def measure(client: Client, url: str, repeat: int) -> dict:
+def measure(client: Client, url: str, repeat: int, before=None) -> dict:
     response = client.get(url)  # warm-up (connection, caches, plans)
     if response.status_code != 200:
         raise SystemExit(f"{url} answered {response.status_code}")
     times, sql_times, counts = [], [], []
     for _ in range(repeat):
+        if before:
+            before()
         with CaptureQueriesContext(connection) as queries:
             started = time.perf_counter()
             response = client.get(url)
@@ -65,59 +79,164 @@ def next_cursor_url(client: Client, url: str) -> str:
     return "/inbox/?" + html[start:end].replace("&amp;", "&")
 
 
+def page_cases(args: argparse.Namespace) -> list[dict]:
+    agent = User.objects.get(username="team0-agent0")
+    admin = User.objects.get(username="bench-admin")
+    account = Account.objects.filter(success_manager__isnull=False, mrr__gt=0).order_by("id")[0]
+    csm = account.success_manager
+    big = Ticket.objects.get(number=1)
+    messages_on_big = Message.objects.filter(ticket=big).count()
+    clients = {}
+    for name, user in (("agent", agent), ("admin", admin), ("csm", csm)):
+        clients[name] = Client()
+        clients[name].force_login(user)
+    cases = [
+        ("inbox: agent, mine", "agent", "/inbox/?view=mine"),
+        ("inbox: agent, unassigned", "agent", "/inbox/?view=unassigned"),
+        ("inbox: agent, my teams", "agent", "/inbox/?view=team"),
+        ("inbox: agent, all open", "agent", "/inbox/?view=all"),
+        ("inbox: agent, my teams, cold nav", "agent", "/inbox/?view=team", True),
+        ("inbox: admin, all open", "admin", "/inbox/?view=all"),
+        ("inbox: admin, all open, cold nav", "admin", "/inbox/?view=all", True),
+        ("inbox: admin, all open, page 2", "admin", None),
+        ("inbox: admin, all open, sort SLA due", "admin", "/inbox/?view=all&sort=sla"),
+        (
+            "inbox: agent, status+priority, oldest",
+            "agent",
+            "/inbox/?view=team&status=open&priority=high&sort=oldest",
+        ),
+        (
+            "inbox: admin, solved, priority+tag",
+            "admin",
+            "/inbox/?view=solved&priority=high&tag=refund",
+        ),
+        ("inbox: admin, account filter", "admin", f"/inbox/?view=all&account={account.pk}"),
+        ("search: agent, 'password export'", "agent", "/inbox/?view=all&q=password+export"),
+        ("search: admin, 'webhook'", "admin", "/inbox/?view=all&q=webhook"),
+        ("search: admin, requester e-mail", "admin", "/inbox/?view=all&q=person17%40acct0.example"),
+        (f"ticket page: {messages_on_big} messages", "agent", f"/tickets/{big.number}/"),
+        ("account page (its CSM)", "csm", f"/accounts/{account.pk}/"),
+        ("accounts list (CSM)", "csm", "/accounts/"),
+        ("API: agent, ticket list", "agent", "/api/v1/tickets/"),
+        ("API: admin, ticket list, status=open", "admin", "/api/v1/tickets/?status=open"),
+    ]
+    results = []
+    for case in cases:
+        name, who, url = case[:3]
+        cold = len(case) > 3
+        if url is None:
+            url = next_cursor_url(clients[who], "/inbox/?view=all")
+        result = measure(clients[who], url, args.repeat, nav_counts_invalidate if cold else None)
+        results.append({"case": name, **result})
+        print_row(results[-1])
+    return results
+
+
+def print_header(total: int, repeat: int) -> None:
+    print(f"{total:,} tickets; {repeat} runs per page case\n")
+    print(f"| {'case':<44} | median ms | p95 ms | queries | SQL ms |")
+    print(f"|{'-' * 46}|-----------|--------|---------|--------|")
+
+
+def print_row(result: dict) -> None:
+    def cell(key: str, width: int) -> str:
+        value = result.get(key)
+        return f"{'' if value is None else value:>{width}}"
+
+    print(
+        f"| {result['case']:<44} | {cell('median_ms', 9)} | {cell('p95_ms', 6)} |"
+        f" {cell('queries', 7)} | {cell('sql_median_ms', 6)} |",
+        flush=True,
+    )
+
+
+def metric_cases(args: argparse.Namespace) -> list[dict]:
+    from bench.bench_metrics import full_in_process, full_through_celery, single_account
+
+    ids = list(Account.objects.order_by("pk").values_list("pk", flat=True))
+    workdir = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    results = [
+        {
+            "case": f"metrics: full recompute, in process ({len(ids):,} accounts)",
+            "median_ms": round(full_in_process(ids) * 1000),
+        }
+    ]
+    print_row(results[-1])
+    for workers in args.workers:
+        elapsed = full_through_celery(ids, workers, workdir)
+        results.append(
+            {
+                "case": f"metrics: full recompute, Celery, {workers} worker(s)",
+                "median_ms": round(elapsed * 1000),
+            }
+        )
+        print_row(results[-1])
+    median, p95 = single_account(ids)
+    results.append(
+        {
+            "case": "metrics: single-account recompute",
+            "median_ms": round(median * 1000, 1),
+            "p95_ms": round(p95 * 1000, 1),
+        }
+    )
+    print_row(results[-1])
+    return results
+
+
+def ingest_case(count: int) -> dict:
+    from django.conf import settings
+
+    from bench.bench_ingest import build_corpus
+    from config.celery import app
+    from helpdesk.models import Mailbox, Team
+    from inbox.email.ingest import email_ingest
+
+    settings.MEDIA_ROOT = tempfile.mkdtemp(prefix="tandem-bench-media-")
+    settings.EMAIL_SENDER_TICKET_LIMIT = 10**9  # the corpus is one sender-heavy burst
+    team = Team.objects.get(handle="team0")
+    mailbox, _ = Mailbox.objects.get_or_create(
+        email="support@tandem.example", defaults={"name": "Support", "team": team}
+    )
+    prefix = uuid.uuid4().hex[:8]  # a second run is new mail, not duplicates of the first
+    mails = [
+        raw.replace(b"@bench.example>", f"@{prefix}.bench.example>".encode())
+        for raw in build_corpus(count)
+    ]
+    started = time.perf_counter()
+    for raw in mails:
+        email_ingest(raw=raw, mailbox=mailbox, source="bench")
+    elapsed = time.perf_counter() - started
+    app.control.purge()  # the follow-up tasks (metrics, acks) queued to Redis meanwhile
+    result = {
+        "case": f"ingest: {count} mails, one process (msg/s)",
+        "median_ms": round(elapsed / count * 1000, 2),
+        "per_second": round(count / elapsed, 1),
+    }
+    print_row({**result, "case": f"ingest: {result['per_second']} msg/s (ms per mail)"})
+    return result
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--metrics", action="store_true")
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--ingest", type=int, default=0, help="mails to ingest (0: skip)")
+    parser.add_argument("--skip-pages", action="store_true")
     args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        raise SystemExit("the benchmark is for PostgreSQL (set DATABASE_URL)")
     setup_test_environment()
     connection.settings_dict["CONN_MAX_AGE"] = None  # one connection, as in a web worker
 
     total = Ticket.objects.count()
-    agent = User.objects.get(username="team0-agent0")
-    admin = User.objects.get(username="bench-admin")
-    # A ticket with an average thread, in the agent's team.
-    ticket = (
-        Ticket.objects.filter(team__memberships__user=agent, status="open").order_by("id").first()
-    )
-    agent_client, admin_client = Client(), Client()
-    agent_client.force_login(agent)
-    admin_client.force_login(admin)
-
-    cases = [
-        ("list: agent, my teams (incl. nav counts)", agent_client, "/inbox/?view=team"),
-        ("list: agent, unassigned", agent_client, "/inbox/?view=unassigned"),
-        ("list: admin, all open", admin_client, "/inbox/?view=all"),
-        ("list: admin, all open, sort SLA due", admin_client, "/inbox/?view=all&sort=sla"),
-        (
-            "list: admin, solved, filter priority+tag",
-            admin_client,
-            "/inbox/?view=solved&priority=high&tag=refund",
-        ),
-        ("search: agent, 'password export'", agent_client, "/inbox/?view=all&q=password+export"),
-        ("search: admin, 'webhook'", admin_client, "/inbox/?view=all&q=webhook"),
-        (
-            "search: admin, requester e-mail",
-            admin_client,
-            "/inbox/?view=all&q=person17%40acct0.example",
-        ),
-        ("ticket page: agent", agent_client, f"/tickets/{ticket.number}/"),
-    ]
-    second = next_cursor_url(admin_client, "/inbox/?view=all")
-    cases.insert(3, ("list: admin, all open, page 2 (keyset)", admin_client, second))
-
-    results = []
-    print(f"{total:,} tickets; {args.repeat} runs per case\n")
-    print(f"| {'case':<44} | median ms | p95 ms | queries | SQL ms |")
-    print(f"|{'-' * 46}|-----------|--------|---------|--------|")
-    for name, client, url in cases:
-        result = {"case": name, **measure(client, url, args.repeat)}
-        results.append(result)
-        print(
-            f"| {name:<44} | {result['median_ms']:>9} | {result['p95_ms']:>6} |"
-            f" {result['queries']:>7} | {result['sql_median_ms']:>6} |",
-            flush=True,
-        )
+    print_header(total, args.repeat)
+    results = [] if args.skip_pages else page_cases(args)
+    if args.metrics:
+        results += metric_cases(args)
+    if args.ingest:
+        results.append(ingest_case(args.ingest))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"tickets": total, "results": results}, indent=2))
