@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest, Lower
 from django.utils import timezone
 
 from .models import (
@@ -42,15 +42,31 @@ def account_for_email(*, email: str) -> Account | None:
     domain = email_domain(email)
     if not domain:
         return None
-    match = AccountDomain.objects.select_related("account").filter(domain=domain).first()
+    match = (
+        AccountDomain.objects.alias(domain_lower=Lower("domain"))
+        .filter(domain_lower=domain)  # the case-insensitive unique index answers this
+        .select_related("account")
+        .first()
+    )
     return match.account if match else None
+
+
+def contacts_with_email(email: str) -> QuerySet[Contact]:
+    """Contacts whose address is `email`, any case, through the LOWER(email) unique index.
+
+    (`email__iexact` compiles to UPPER(...) = UPPER(...), which no index serves: every
+    inbound mail scanned the whole contact table.)
+    """
+    return Contact.objects.alias(email_lower=Lower("email")).filter(
+        email_lower=email.strip().lower()
+    )
 
 
 @transaction.atomic
 def contact_get_or_create(*, email: str, name: str = "") -> Contact:
     """Find the contact by e-mail (case-insensitive) or create it, matching the account."""
     email = email.strip()
-    contact = Contact.objects.filter(email__iexact=email).select_related("account").first()
+    contact = contacts_with_email(email).select_related("account").first()
     if contact is not None:
         if name and not contact.name:
             contact.name = name[:200]
@@ -62,7 +78,7 @@ def contact_get_or_create(*, email: str, name: str = "") -> Contact:
         with transaction.atomic():
             contact.save()
     except Exception:
-        existing = Contact.objects.filter(email__iexact=email).first()
+        existing = contacts_with_email(email).first()
         if existing is None:
             raise
         return existing

@@ -18,6 +18,7 @@ from accounts.models import (
     SurveyKind,
     SurveyResponse,
 )
+from accounts.services import contacts_with_email
 from helpdesk.models import Priority, Role, Team
 from inbox.models import Message, Status, Ticket
 from notes.models import Handoff, HandoffKind, HandoffReason, Note, Notification
@@ -341,7 +342,7 @@ class ContactCreateSerializer(StrictInputMixin, serializers.Serializer):
             self.fields["account"].queryset = accounts  # only accounts the caller may see
 
     def validate_email(self, email: str) -> str:
-        if Contact.objects.filter(email__iexact=email.strip()).exists():
+        if contacts_with_email(email).exists():
             raise serializers.ValidationError("A contact with this e-mail already exists.")
         return email.strip()
 
