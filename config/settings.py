@@ -278,6 +278,9 @@ NOTIFICATION_DIGEST_MINUTES = env.int("NOTIFICATION_DIGEST_MINUTES", default=5)
 NOTIFICATION_FROM_EMAIL = env("NOTIFICATION_FROM_EMAIL", default="Tandem <no-reply@tandem.example>")
 # A handoff still pending after this long notifies the receiving team's lead (once).
 HANDOFF_OVERDUE_HOURS = env.int("HANDOFF_OVERDUE_HOURS", default=4)
+# The SLA sweep warns the assignee once per clock when it is due within this many minutes
+# (0 turns the warning off).
+SLA_WARNING_MINUTES = env.int("SLA_WARNING_MINUTES", default=30)
 
 LOGGING = {
     "version": 1,

@@ -365,6 +365,7 @@ class EventKind(models.TextChoices):
     MERGED = "merged", "Merged"
     SNOOZED = "snoozed", "Snoozed"
     REOPENED = "reopened", "Reopened"
+    SLA_WARNING = "sla_warning", "SLA about to breach"
     SLA_BREACHED = "sla_breached", "SLA breached"
     HANDOFF = "handoff", "Handoff"
     ACCESS_GRANTED = "access_granted", "Access granted"

@@ -7,8 +7,9 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
@@ -325,6 +326,7 @@ def message_add_inbound(
         ticket=ticket,
         actor=None,
         text=f"{contact} replied on #{ticket.number}",
+        data={"message": message.pk},  # links to the message in the timeline
     )
     metrics_mark_dirty(account_id=ticket.account_id)
     from api.webhooks import message_payload, webhook_emit  # lazy: api sits above inbox
@@ -442,6 +444,7 @@ def ticket_set_status(
         ticket=ticket,
         actor=actor,
         text=f"#{ticket.number} is now {ticket.get_status_display().lower()}",
+        data={"event": event.pk},
     )
     metrics_mark_dirty(account_id=ticket.account_id)
     from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
@@ -509,6 +512,7 @@ def _assign(*, ticket: Ticket, actor: User | None, assignee: User | None) -> Tic
             ticket=ticket,
             actor=actor,
             text=f"#{ticket.number} was assigned to you",
+            data={"event": event.pk},
         )
     from api.webhooks import ticket_payload, webhook_emit  # lazy: api sits above inbox
 
@@ -722,21 +726,146 @@ def ticket_sla_check(*, ticket_id: int, now: datetime | None = None) -> list[str
     if not breached:
         return []
     ticket.save(update_fields=[f"sla_{name}_breached" for name in breached] + ["updated_at"])
-    event_record(ticket=ticket, actor=None, kind=EventKind.SLA_BREACHED, data={"clocks": breached})
+    event = event_record(
+        ticket=ticket, actor=None, kind=EventKind.SLA_BREACHED, data={"clocks": breached}
+    )
     labels = ", ".join(name.replace("_", " ") for name in breached)
     notify(
         recipients=[ticket.assignee_id] if ticket.assignee_id else [],
         kind=NotificationKind.SLA_BREACHED,
         ticket=ticket,
         text=f"#{ticket.number} breached its SLA ({labels})",
-        data={"clocks": breached},
+        data={"clocks": breached, "event": event.pk},
     )
     return breached
 
 
-def sla_sweep(*, now: datetime | None = None) -> int:
-    """Flag every ticket whose SLA clock ran out; return how many tickets were flagged."""
+def _sla_running_clocks(ticket: Ticket) -> dict[str, datetime]:
+    """Due time of each SLA clock still running on the ticket (not met, not breached)."""
+    clocks = {}
+    responding = ticket.status in SLA_RESPONSE_STATUSES
+    if (
+        responding
+        and ticket.first_response_at is None
+        and ticket.first_response_due_at
+        and not ticket.sla_first_response_breached
+    ):
+        clocks["first_response"] = ticket.first_response_due_at
+    if responding and ticket.next_response_due_at and not ticket.sla_next_response_breached:
+        clocks["next_response"] = ticket.next_response_due_at
+    if (
+        ticket.status in OPEN_STATUSES
+        and ticket.resolution_due_at
+        and not ticket.sla_resolution_breached
+    ):
+        clocks["resolution"] = ticket.resolution_due_at
+    return clocks
+
+
+def sla_warning_candidates_q(*, now: datetime, until: datetime) -> Q:
+    """Tickets with a running clock due in [now, until): the ones the sweep may warn about."""
+    return (
+        Q(
+            status__in=SLA_RESPONSE_STATUSES,
+            first_response_at__isnull=True,
+            first_response_due_at__gte=now,
+            first_response_due_at__lt=until,
+            sla_first_response_breached=False,
+        )
+        | Q(
+            status__in=SLA_RESPONSE_STATUSES,
+            next_response_due_at__gte=now,
+            next_response_due_at__lt=until,
+            sla_next_response_breached=False,
+        )
+        | Q(
+            status__in=OPEN_STATUSES,
+            resolution_due_at__gte=now,
+            resolution_due_at__lt=until,
+            sla_resolution_breached=False,
+        )
+    )
+
+
+@transaction.atomic
+def ticket_sla_warn(*, ticket_id: int, now: datetime, until: datetime) -> list[str]:
+    """Warn the assignee about clocks due before `until`, once per clock; return them.
+
+    A clock is its name and due time: the sla_warning events are the record, so a clock
+    that restarts (a new customer message) or moves (a priority change) warns again.
+    """
+    # skip_locked: a ticket being edited right now is looked at on the next sweep.
+    ticket = (
+        Ticket.objects.select_for_update(skip_locked=True)
+        .filter(sla_warning_candidates_q(now=now, until=until), pk=ticket_id)
+        .first()
+    )
+    if ticket is None:
+        return []
+    warned = {
+        (clock, due)
+        for data in TicketEvent.objects.filter(
+            ticket=ticket, kind=EventKind.SLA_WARNING
+        ).values_list("data", flat=True)
+        for clock, due in (data.get("due") or {}).items()
+    }
+    due_soon = {
+        clock: due
+        for clock, due in _sla_running_clocks(ticket).items()
+        if now <= due < until and (clock, due.isoformat()) not in warned
+    }
+    if not due_soon:
+        return []
+    clocks = sorted(due_soon, key=lambda clock: (due_soon[clock], clock))
+    event = event_record(
+        ticket=ticket,
+        actor=None,
+        kind=EventKind.SLA_WARNING,
+        data={"clocks": clocks, "due": {clock: due_soon[clock].isoformat() for clock in clocks}},
+    )
+    minutes = max(1, round((due_soon[clocks[0]] - now).total_seconds() / 60))
+    labels = ", ".join(name.replace("_", " ") for name in clocks)
+    notify(
+        recipients=[ticket.assignee_id] if ticket.assignee_id else [],
+        kind=NotificationKind.SLA_WARNING,
+        ticket=ticket,
+        text=f"#{ticket.number} is about to breach its SLA ({labels}) in {minutes} min",
+        data={"clocks": clocks, "event": event.pk},
+    )
+    return clocks
+
+
+def sla_warning_sweep(*, now: datetime | None = None) -> int:
+    """Warn about every clock due within SLA_WARNING_MINUTES; return tickets warned."""
+    lead = settings.SLA_WARNING_MINUTES
+    if lead <= 0:
+        return 0
     now = now or timezone.now()
+    until = now + timedelta(minutes=lead)
+    warned, last_id = 0, 0
+    while True:
+        # Keyset by id: tickets already warned stay candidates until due, so the walk goes
+        # past them instead of stopping at a batch that warned nobody.
+        ids = list(
+            Ticket.objects.filter(sla_warning_candidates_q(now=now, until=until), pk__gt=last_id)
+            .order_by("id")
+            .values_list("id", flat=True)[:SLA_SWEEP_BATCH]
+        )
+        for ticket_id in ids:
+            if ticket_sla_warn(ticket_id=ticket_id, now=now, until=until):
+                warned += 1
+        if len(ids) < SLA_SWEEP_BATCH:
+            return warned
+        last_id = ids[-1]
+
+
+def sla_sweep(*, now: datetime | None = None) -> int:
+    """Warn about clocks about to run out, then flag every ticket whose clock ran out.
+
+    Returns how many tickets were flagged as breached.
+    """
+    now = now or timezone.now()
+    sla_warning_sweep(now=now)
     flagged = 0
     while True:
         ids = list(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -32,6 +34,19 @@ class Note(TimestampedModel):
 
     def __str__(self) -> str:
         return f"Note {self.pk} on {self.ticket_id}"
+
+    @property
+    def edit_deadline(self) -> datetime:
+        """Until when the author may edit the note (NOTE_EDIT_WINDOW_MINUTES after posting)."""
+        return self.created_at + timedelta(minutes=settings.NOTE_EDIT_WINDOW_MINUTES)
+
+    def is_editable_by(self, user: object) -> bool:
+        """Return whether `user` may edit the note now: its author, within the window."""
+        return (
+            self.author_id is not None
+            and self.author_id == getattr(user, "pk", None)
+            and timezone.now() <= self.edit_deadline
+        )
 
 
 class NoteRevision(models.Model):
@@ -162,13 +177,15 @@ class Notification(models.Model):
 
     @property
     def target_url(self) -> str:
-        """Where the notification points: the exact note or handoff on the ticket page."""
+        """Where the notification points: the exact note, handoff, message or event."""
         if self.ticket_id:
             base = f"/tickets/{self.ticket.number}/"
             if self.note_id:
                 return f"{base}#note-{self.note_id}"
             if self.handoff_id:
                 return f"{base}#handoff-{self.handoff_id}"
+            if self.data.get("message"):
+                return f"{base}#message-{self.data['message']}"
             if self.data.get("event"):
                 return f"{base}#event-{self.data['event']}"
             return base

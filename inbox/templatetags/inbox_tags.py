@@ -124,6 +124,15 @@ def event_text(event: object, people: dict, teams: dict) -> str:
     if kind == EventKind.SLA_BREACHED:
         clocks = ", ".join(c.replace("_", " ") for c in data.get("clocks", []))
         return f"SLA breached: {clocks}"
+    if kind == EventKind.SLA_WARNING:
+        due = data.get("due") or {}
+        parts = []
+        for clock in data.get("clocks", []):
+            text = clock.replace("_", " ")
+            if due.get(clock):
+                text += f" due {timezone.localtime(dt.datetime.fromisoformat(due[clock])):%H:%M}"
+            parts.append(text)
+        return "SLA about to breach: " + ", ".join(parts)
     if kind == EventKind.ACCESS_GRANTED:
         return f"gave {person(data.get('user'))} access ({data.get('reason', '')})"
     if kind == EventKind.REOPENED:

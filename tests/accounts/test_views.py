@@ -107,6 +107,45 @@ def test_account_page_explains_the_health_band(client, admin_user, account, cont
     assert page.count("<svg") >= 20  # a trend chart per metric
 
 
+def test_account_page_lists_handoffs_with_their_outcomes(
+    client, success_manager, account, contact, agent
+):
+    from notes.services import handoff_accept, handoff_create, handoff_decline, handoff_return
+
+    def escalate(subject):
+        ticket = inbox.ticket_create(
+            requester=contact,
+            subject=subject,
+            content=inbox.InboundContent(body_text="hi"),
+            team=agent.teams.first(),
+        )
+        return handoff_create(
+            ticket=ticket, from_user=agent, reason="churn_risk", note_markdown="Unhappy"
+        )
+
+    returned = handoff_accept(handoff=escalate("Outage again"), user=success_manager)
+    handoff_return(
+        handoff=returned, user=success_manager, note_markdown="Offered a credit; they stay"
+    )
+    declined = handoff_decline(
+        handoff=escalate("Price question"), user=success_manager, reason="Billing can answer"
+    )
+    pending = escalate("Exec complaint")
+    client.force_login(success_manager)
+    html = client.get(f"/accounts/{account.pk}/").content.decode()
+
+    def row(handoff) -> str:
+        start = html.index(f'id="account-handoff-{handoff.pk}"')
+        return html[start : html.index("</tr>", start)]
+
+    assert "Offered a credit; they stay" in row(returned)
+    assert "Completed" in row(returned)
+    assert "Declined: Billing can answer" in row(declined)
+    assert "Pending" in row(pending)
+    assert "Churn risk" in row(pending)
+    assert f"#handoff-{pending.pk}" in row(pending)  # links to the handoff on the ticket
+
+
 def _page_rows(account, contact, agent, count: int, first_day: int = 1) -> None:
     for _ in range(count):
         ticket = TicketFactory(requester=contact, account=account, status="open")

@@ -88,6 +88,37 @@ def test_reply_is_sent_and_emailed(client, agent, support_team):
     assert ticket.first_response_at is not None
 
 
+def test_delivery_status_shows_queued_sent_and_failed_with_the_reason(
+    client, agent, support_team, django_capture_on_commit_callbacks
+):
+    from inbox.outbound import outbound_mark_bounced
+
+    ticket = new_ticket(team=support_team)
+    queued = reply_create(ticket=ticket, author=agent, body_text="Still in the outbox")
+    with django_capture_on_commit_callbacks(execute=True):  # the send task runs (eager)
+        sent = reply_create(ticket=ticket, author=agent, body_text="Delivered one")
+    with django_capture_on_commit_callbacks(execute=True):
+        failed = reply_create(ticket=ticket, author=agent, body_text="Bounced one")
+    failed.refresh_from_db()
+    outbound_mark_bounced(message_ids=[failed.message_id], reason="5.1.1 user unknown")
+    client.force_login(agent)
+    html = page(client, ticket)
+
+    def item(message) -> str:
+        start = html.index(f'id="message-{message.pk}"')
+        return html[start : html.index("</li>", start)]
+
+    assert "Queued, sending" in item(queued)
+    sent.refresh_from_db()
+    assert f"Sent {timezone.localtime(sent.sent_at):%b %-d, %H:%M}" in item(sent)
+    assert "Not delivered" not in item(sent)
+    assert "Not delivered" in item(failed)
+    assert "bounced: 5.1.1 user unknown" in item(failed)
+    inbound = Message.objects.get(ticket=ticket, direction="inbound")
+    for word in ("Queued", "Sent", "Not delivered"):  # the customer's mail has no status
+        assert word not in item(inbound)
+
+
 def test_note_is_internal_and_never_emailed(client, agent, support_team):
     ticket = new_ticket(team=support_team)
     client.force_login(agent)

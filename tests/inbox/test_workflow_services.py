@@ -15,6 +15,7 @@ from inbox.services import (
     message_add_inbound,
     reply_create,
     sla_sweep,
+    ticket_assign,
     ticket_merge,
     ticket_set_priority,
     ticket_set_status,
@@ -107,8 +108,6 @@ def test_sweep_flags_breach_once_records_event_and_notifies_assignee(agent):
     team = sla_team(with_hours=False)
     MembershipFactory(team=team, user=agent)
     ticket = new_ticket(team=team, created_at=timezone.now() - dt.timedelta(hours=3))
-    from inbox.services import ticket_assign
-
     ticket_assign(ticket=ticket, actor=None, assignee=agent)
     fresh = new_ticket(team=team)
     assert sla_sweep() == 1
@@ -120,6 +119,7 @@ def test_sweep_flags_breach_once_records_event_and_notifies_assignee(agent):
     assert [e.data for e in events] == [{"clocks": ["first_response"]}]
     notes = Notification.objects.filter(recipient=agent, kind="sla_breached")
     assert [n.text for n in notes] == [f"#{ticket.number} breached its SLA (first response)"]
+    assert notes[0].target_url == f"/tickets/{ticket.number}/#event-{events[0].pk}"
     fresh.refresh_from_db()
     assert not fresh.is_sla_breached
 
@@ -132,6 +132,89 @@ def test_sweep_ignores_answered_pending_and_solved_tickets(agent):
     solved = new_ticket(team=team, created_at=old)
     ticket_set_status(ticket=solved, actor=None, status="solved")
     assert sla_sweep() == 0
+
+
+def _warnings(ticket) -> list[dict]:
+    return [e.data for e in TicketEvent.objects.filter(ticket=ticket, kind=EventKind.SLA_WARNING)]
+
+
+def test_sweep_warns_the_assignee_once_before_the_clock_runs_out(client, agent, settings):
+    team = sla_team(with_hours=False)
+    MembershipFactory(team=team, user=agent)
+    now = timezone.now()
+    # First response due in 20 minutes (2 h target); the other ticket's in 90 minutes.
+    ticket = new_ticket(team=team, created_at=now - dt.timedelta(minutes=100))
+    ticket_assign(ticket=ticket, actor=None, assignee=agent)
+    later = new_ticket(team=team, created_at=now - dt.timedelta(minutes=30))
+    ticket_assign(ticket=later, actor=None, assignee=agent)
+
+    settings.SLA_WARNING_MINUTES = 0  # off
+    assert sla_sweep(now=now) == 0
+    assert not Notification.objects.filter(kind="sla_warning").exists()
+
+    settings.SLA_WARNING_MINUTES = 30
+    assert sla_sweep(now=now) == 0  # a warning is not a breach
+    sla_sweep(now=now + dt.timedelta(minutes=1))  # once per clock
+    [warning] = Notification.objects.filter(recipient=agent, kind="sla_warning")
+    assert warning.ticket == ticket
+    assert warning.text == f"#{ticket.number} is about to breach its SLA (first response) in 20 min"
+    [event] = TicketEvent.objects.filter(ticket=ticket, kind=EventKind.SLA_WARNING)
+    assert event.data["clocks"] == ["first_response"]
+    assert warning.target_url == f"/tickets/{ticket.number}/#event-{event.pk}"
+    assert _warnings(later) == []
+
+    client.force_login(agent)
+    html = client.get(f"/tickets/{ticket.number}/").content.decode()
+    due = timezone.localtime(ticket.first_response_due_at)
+    assert f'id="event-{event.pk}"' in html
+    assert f"SLA about to breach: first response due {due:%H:%M}" in html
+
+    # When the clock runs out it breaches (and warns nobody again).
+    assert sla_sweep(now=now + dt.timedelta(minutes=21)) == 1
+    kinds = Notification.objects.filter(recipient=agent, ticket=ticket).values_list(
+        "kind", flat=True
+    )
+    assert sorted(k for k in kinds if k.startswith("sla")) == ["sla_breached", "sla_warning"]
+
+
+def test_each_new_response_clock_is_warned_about_once(agent, settings):
+    settings.SLA_WARNING_MINUTES = 30
+    team = sla_team(with_hours=False)
+    start = timezone.now() - dt.timedelta(hours=12)
+    ticket = new_ticket(team=team, created_at=start)
+    ticket_assign(ticket=ticket, actor=None, assignee=agent)
+    reply_create(ticket=ticket, author=agent, body_text="On it", at=start + dt.timedelta(minutes=5))
+
+    def customer_writes(at):
+        message_add_inbound(
+            ticket=ticket, contact=ticket.requester, content=InboundContent(body_text="?"), at=at
+        )
+
+    customer_writes(start + dt.timedelta(hours=1))  # next response due at +5h
+    sla_sweep(now=start + dt.timedelta(hours=4, minutes=40))
+    sla_sweep(now=start + dt.timedelta(hours=4, minutes=45))
+    reply_create(
+        ticket=ticket,
+        author=agent,
+        body_text="Fixed?",
+        at=start + dt.timedelta(hours=4, minutes=55),
+    )
+    customer_writes(start + dt.timedelta(hours=6))  # a new clock: due at +10h
+    sla_sweep(now=start + dt.timedelta(hours=9, minutes=50))
+    sla_sweep(now=start + dt.timedelta(hours=9, minutes=55))
+
+    first, second = _warnings(ticket)
+    assert first["clocks"] == second["clocks"] == ["next_response"]
+    assert first["due"] != second["due"]
+    texts = Notification.objects.filter(recipient=agent, kind="sla_warning").values_list(
+        "text", flat=True
+    )
+    assert sorted(texts) == [
+        f"#{ticket.number} is about to breach its SLA (next response) in 10 min",
+        f"#{ticket.number} is about to breach its SLA (next response) in 20 min",
+    ]
+    ticket.refresh_from_db()
+    assert not ticket.is_sla_breached
 
 
 def test_sla_sweep_task_is_registered_with_beat():

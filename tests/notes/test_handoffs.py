@@ -177,6 +177,55 @@ def test_return_gives_the_ticket_back_with_an_outcome_note(
     assert handoff_actions(ticket) == ["requested", "accepted", "returned"]
 
 
+def test_return_to_support_handoff_goes_to_the_ticket_team_and_its_refusals(
+    escalate, ticket, agent, success_manager, support_team, success_team, second_csm
+):
+    handoff_accept(handoff=escalate(), user=success_manager)
+
+    def hand_back(**kwargs):
+        params = {
+            "ticket": ticket,
+            "from_user": success_manager,
+            "kind": "return_to_support",
+            "reason": "renewal_risk",
+            "note_markdown": "Renewal signed; the bug itself is yours again",
+            **kwargs,
+        }
+        return handoff_create(**params)
+
+    with pytest.raises(HandoffError, match="Success is not a support team"):
+        hand_back(to_team=success_team)
+    with pytest.raises(HandoffError, match="context note"):
+        hand_back(note_markdown="  ")
+    back = hand_back()  # the target defaults to the ticket's (support) team
+    assert (back.kind, back.to_team, back.to_user) == ("return_to_support", support_team, None)
+    assert Notification.objects.filter(
+        recipient=agent, kind=NotificationKind.HANDOFF_REQUESTED, handoff=back
+    ).exists()
+    with pytest.raises(HandoffError, match="already has a pending handoff"):
+        hand_back()
+    with pytest.raises(HandoffError, match="Only the person or team"):
+        handoff_accept(handoff=back, user=second_csm)  # not in the support team
+    with pytest.raises(HandoffError, match="cannot be transferred to success"):
+        handoff_transfer(handoff=back, user=agent, to_user=second_csm, note_markdown="x")
+
+    handoff_accept(handoff=back, user=agent)
+    ticket.refresh_from_db()
+    back.refresh_from_db()
+    assert ticket.assignee == agent
+    assert back.status == HandoffStatus.ACCEPTED
+    assert Notification.objects.filter(
+        recipient=success_manager, kind=NotificationKind.HANDOFF_ACCEPTED, handoff=back
+    ).exists()
+    with pytest.raises(HandoffError, match="already went back to support"):
+        handoff_return(handoff=back, user=agent, note_markdown="and back again")
+    with pytest.raises(HandoffError, match="cannot be transferred to success"):
+        handoff_transfer(handoff=back, user=agent, to_user=second_csm, note_markdown="x")
+    back.refresh_from_db()
+    assert back.status == HandoffStatus.ACCEPTED  # the refusals changed nothing
+    assert handoff_actions(ticket) == ["requested", "accepted", "requested", "accepted"]
+
+
 def test_transfer_of_a_pending_handoff(escalate, ticket, success_manager, second_csm):
     first = escalate()
     new = handoff_transfer(

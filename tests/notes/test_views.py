@@ -6,16 +6,26 @@ the account's success manager, admin) and query counts that do not grow with row
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+import time_machine
 from django.db import connection
 from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 
-from notes.models import Follower, Handoff, HandoffStatus, Note, Notification
+from inbox.models import EventKind, TicketEvent
+from inbox.services import (
+    InboundContent,
+    message_add_inbound,
+    ticket_assign,
+    ticket_set_status,
+    ticket_take,
+)
+from notes.models import Follower, Handoff, HandoffStatus, Note, Notification, NotificationKind
 from notes.selectors import ticket_panel_context
-from notes.services import handoff_accept, handoff_create, note_create
+from notes.services import handoff_accept, handoff_create, note_create, note_edit
 from tests.helpdesk.factories import UserFactory
 from tests.notes.factories import (
     FollowerFactory,
@@ -50,6 +60,53 @@ def test_notifications_page_lists_mine_with_exact_links(client, ticket, agent, s
     assert "@sam mentioned you" in html
     assert "Not for alice" not in html
     assert bell_count(response) == 1
+
+
+def _last_event(ticket, kind):
+    return TicketEvent.objects.filter(ticket=ticket, kind=kind).latest("id")
+
+
+def test_notifications_link_to_the_exact_event_or_message(
+    client, ticket, agent, success_manager, contact
+):
+    """Assigned, status changed, customer replied: each link lands on its timeline item."""
+    ticket_assign(ticket=ticket, actor=success_manager, assignee=agent)
+    assigned = _last_event(ticket, EventKind.ASSIGNED)
+    ticket_set_status(ticket=ticket, actor=success_manager, status="pending")
+    status = _last_event(ticket, EventKind.STATUS)
+    message = message_add_inbound(
+        ticket=ticket, contact=contact, content=InboundContent(body_text="Still broken")
+    )
+    client.force_login(agent)
+    html = page_text(client.get("/notifications/"))
+    by_kind = {n.kind: n for n in Notification.objects.filter(recipient=agent)}
+    base = f"/tickets/{ticket.number}/"
+    expected = {
+        NotificationKind.ASSIGNED: f"{base}#event-{assigned.pk}",
+        NotificationKind.STATUS_CHANGED: f"{base}#event-{status.pk}",
+        NotificationKind.CUSTOMER_REPLIED: f"{base}#message-{message.pk}",
+    }
+    assert {kind: by_kind[kind].target_url for kind in expected} == expected
+    for url in expected.values():
+        assert f'href="{url}"' in html
+    ticket_html = page_text(client.get(base))
+    assert f'id="event-{assigned.pk}"' in ticket_html
+    assert f'id="event-{status.pk}"' in ticket_html
+    assert f'id="message-{message.pk}"' in ticket_html
+
+
+def test_assigned_to_me_notifies_the_assignee_but_not_a_self_assignment(
+    client, ticket, make_ticket, agent, success_manager
+):
+    ticket_assign(ticket=ticket, actor=success_manager, assignee=agent)
+    ticket_take(ticket=make_ticket(subject="Mine now"), user=agent)  # nobody to tell
+    client.force_login(agent)
+    response = client.get("/notifications/")
+    html = page_text(response)
+    assert f"#{ticket.number} was assigned to you" in html
+    assert html.count('data-kind="assigned"') == 1
+    assert bell_count(response) == 1
+    assert not Notification.objects.filter(recipient=success_manager).exists()
 
 
 def test_mark_one_read_and_all_read(client, agent, success_manager):
@@ -118,7 +175,10 @@ def test_notifications_page_query_count_is_flat(client, agent, ticket, django_as
 def test_preferences_are_saved_per_kind(client, agent):
     client.force_login(agent)
     response = client.get("/notifications/preferences/")
-    assert "Handoff requested" in page_text(response)
+    html = page_text(response)
+    for kind, label in NotificationKind.choices:  # every kind can be set on its own
+        assert f'name="{kind}"' in html, kind
+        assert label in html, kind
     client.post("/notifications/preferences/", {"mentioned": "immediate", "assigned": "off"})
     prefs = dict(agent.notification_prefs.values_list("kind", "email"))
     assert prefs == {"mentioned": "immediate", "assigned": "off"}
@@ -450,6 +510,57 @@ def test_autocomplete_and_notifications_work_for_every_role(client, people, role
     client.force_login(people[role])
     assert client.get("/notifications/").status_code == 200
     assert client.get("/mentions/autocomplete/?q=a").status_code == 200
+
+
+def test_ticket_page_notes_have_edit_for_the_author_and_pin_for_everyone(
+    client, ticket, agent, success_manager
+):
+    note = note_create(ticket=ticket, author=agent, body_markdown="Renewal is in May")
+    edit_url, pin_url = f"/notes/{note.pk}/edit/", f"/notes/{note.pk}/pin/"
+    client.force_login(agent)
+    html = page_text(client.get(f"/tickets/{ticket.number}/"))
+    assert f'id="note-{note.pk}"' in html
+    assert f'href="{edit_url}"' in html
+    assert f'action="{pin_url}"' in html
+
+    client.force_login(success_manager)  # not the author: may pin, may not edit
+    html = page_text(client.get(f"/tickets/{ticket.number}/"))
+    assert f'href="{edit_url}"' not in html
+    assert f'action="{pin_url}"' in html
+    assert client.post(pin_url).status_code == 303
+    html = page_text(client.get(f"/tickets/{ticket.number}/"))
+    assert f'action="/notes/{note.pk}/unpin/"' in html
+    assert f'action="{pin_url}"' not in html
+
+
+def test_edit_link_disappears_when_the_edit_window_closes(client, ticket, agent, settings):
+    settings.NOTE_EDIT_WINDOW_MINUTES = 15
+    note = note_create(ticket=ticket, author=agent, body_markdown="Typo here")
+    client.force_login(agent)
+    later = note.created_at + dt.timedelta(minutes=16)
+    with time_machine.travel(later, tick=False):
+        html = page_text(client.get(f"/tickets/{ticket.number}/"))
+        assert f'href="/notes/{note.pk}/edit/"' not in html
+        assert f'action="/notes/{note.pk}/pin/"' in html  # pinning has no window
+        response = client.post(f"/notes/{note.pk}/edit/", {"body": "Too late"})
+        assert response.status_code == 403
+        assert "Notes can be edited for 15 minutes after posting." in page_text(response)
+
+
+def test_note_edit_page_shows_the_edit_history(client, ticket, agent):
+    note = note_create(ticket=ticket, author=agent, body_markdown="Call them on Monday")
+    note_edit(note=note, user=agent, body_markdown="Call them on Tuesday")
+    client.force_login(agent)
+    response = client.post(f"/notes/{note.pk}/edit/", {"body": "Call them on **Wednesday**"})
+    assert response.status_code == 303
+    assert response["Location"] == f"/tickets/{ticket.number}/#note-{note.pk}"
+    html = page_text(client.get(f"/notes/{note.pk}/edit/"))
+    assert "Earlier versions" in html
+    assert html.index("Call them on Monday") < html.index("Call them on Tuesday")
+    assert "Call them on **Wednesday**</textarea>" in html  # the current text, to edit
+    ticket_html = page_text(client.get(f"/tickets/{ticket.number}/"))
+    assert "Call them on <strong>Wednesday</strong>" in ticket_html
+    assert f'href="/notes/{note.pk}/edit/" title="Edited' in ticket_html  # the history link
 
 
 def test_note_partial_has_anchor_and_controls(rf, ticket, agent, success_manager):

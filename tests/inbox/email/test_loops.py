@@ -101,6 +101,32 @@ def test_dsn_gets_no_acknowledgement(ack_mailbox, django_capture_on_commit_callb
     assert OutboundEmail.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("sender", "subject"),
+    [
+        ("Mail Delivery System <MAILER-DAEMON@mx.customer.example>", "Undelivered Mail"),
+        ("postmaster@customer.example", "Delivery Status Notification (Failure)"),
+        ("MAILER-DAEMON@mx.customer.example", "Your message to dan"),  # no bounce subject
+    ],
+)
+def test_mailer_daemon_without_auto_submitted_or_null_return_path_gets_no_ack(
+    ack_mailbox, make_mail, sender, subject, django_capture_on_commit_callbacks
+):
+    """Plenty of MTAs send bounces as plain mail: neither Auto-Submitted nor Return-Path <>."""
+    raw = make_mail(
+        sender=sender,
+        subject=subject,
+        body="I'm sorry to have to inform you that your message could not be delivered.",
+    )
+    headers = message_from_bytes(raw, policy=policy.default)
+    assert "Auto-Submitted" not in headers
+    assert "Return-Path" not in headers
+    result = _ingest(raw, ack_mailbox, django_capture_on_commit_callbacks)
+    assert result.created_ticket  # kept: nothing is lost
+    assert Message.objects.get(pk=result.message_id).is_automatic
+    assert OutboundEmail.objects.count() == 0
+
+
 def test_autoresponder_ping_pong_100_rounds_sends_at_most_one_auto_message(
     ack_mailbox, make_mail, smtp_server, settings, django_capture_on_commit_callbacks
 ):

@@ -218,3 +218,33 @@ def test_auto_replies_are_not_quoted(ticket, mailbox, agent, make_mail, smtp_ser
     body = smtp_server.parsed()[0].get_body(("plain",)).get_content()
     assert "I am away" not in body
     assert "> Hello, my printer is on fire." in body
+
+
+def test_quote_is_trimmed_to_recent_messages_without_their_quotes_or_signatures(
+    ticket, mailbox, agent, make_mail, smtp_server, django_capture_on_commit_callbacks
+):
+    from inbox.outbound import QUOTE_CHARS, QUOTE_MESSAGES
+
+    _reply(ticket, agent, django_capture_on_commit_callbacks, text="Is it plugged in?")
+    for body in (
+        "Yes, it is plugged in.\n\n-- \nCarol, Head of Printers\n\n"
+        "On Mon, 1 Dec 2026 at 10:00, Support wrote:\n> An old line we already sent",
+        "word " * 600 + "END-OF-LONG-MAIL",
+    ):
+        email_ingest(raw=make_mail(body=body, In_Reply_To="<q1@acme.example>"), mailbox=mailbox)
+    assert ticket.messages.count() == 4
+    _reply(ticket, agent, django_capture_on_commit_callbacks, text="Please try another socket.")
+
+    body = smtp_server.parsed()[-1].get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert body.startswith("Please try another socket.")
+    assert body.count("wrote:") == QUOTE_MESSAGES == 3  # the oldest message is left out
+    assert "printer is on fire" not in body
+    # Newest first: the long mail, the customer's answer, our question.
+    assert body.index("> word word") < body.index("> Yes, it is plugged in.")
+    assert body.index("> Yes, it is plugged in.") < body.index("> Is it plugged in?")
+    assert "END-OF-LONG-MAIL" not in body  # cut at QUOTE_CHARS
+    long_quote = body[body.index("> word word") :].split("\n\n", 1)[0]
+    assert long_quote.endswith(" […]")
+    assert len(long_quote.replace("> ", "")) <= QUOTE_CHARS + len(" […]")
+    assert "An old line we already sent" not in body  # their quote is not re-quoted
+    assert "Head of Printers" not in body  # nor their signature

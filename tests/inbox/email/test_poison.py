@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import os
 import time
+from email.message import EmailMessage
 
 import pytest
+from django.core.files.storage import FileSystemStorage
 
 from inbox.email.ingest import email_ingest
-from inbox.models import InboundStatus
+from inbox.models import InboundStatus, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +83,48 @@ def test_100_level_nesting_and_endless_html(mailbox):
     assert seconds < 5
     assert nested_html.status == InboundStatus.PROCESSED
     assert "too deeply nested" in nested_html.reason
+
+
+def test_an_error_while_processing_becomes_a_flagged_ticket_with_the_raw_kept(
+    client, mailbox, agent, monkeypatch
+):
+    """Parsing succeeds; storing the attachment fails (disk full): the mail is still kept."""
+    mail = EmailMessage()
+    mail["From"] = "Pat <pat@customer.example>"
+    mail["To"] = "support@tandem.example"
+    mail["Subject"] = "Invoice attached"
+    mail["Message-ID"] = "<disk-full@customer.example>"
+    mail.set_content("Please see the invoice.")
+    mail.add_attachment(
+        b"%PDF-1.4 invoice", maintype="application", subtype="pdf", filename="invoice.pdf"
+    )
+    raw = mail.as_bytes()
+    real_save = FileSystemStorage._save
+    saved = []
+
+    def disk_full_once(self, name, content):  # the third-party storage call, not ours
+        saved.append(name)
+        if len(saved) == 1:
+            raise OSError(28, "No space left on device")
+        return real_save(self, name, content)
+
+    monkeypatch.setattr(FileSystemStorage, "_save", disk_full_once)
+    result = email_ingest(raw=raw, mailbox=mailbox)
+
+    assert result.status == InboundStatus.FAILED
+    assert result.reason.startswith("processing failed: OSError")
+    [ticket] = Ticket.objects.all()  # the half-made ticket was rolled back
+    assert ticket.pk == result.ticket_id
+    assert ticket.is_unparsed
+    message = ticket.messages.get()
+    assert bytes(message.raw_source) == raw
+    assert "No space left on device" in message.parse_notes
+    [original] = message.attachments.all()
+    assert original.filename == "original.eml"
+    with original.file.open("rb") as handle:
+        assert handle.read() == raw
+    assert email_ingest(raw=raw, mailbox=mailbox).is_duplicate  # re-delivery adds nothing
+    assert Ticket.objects.count() == 1
+    client.force_login(agent)
+    html = client.get(f"/tickets/{ticket.number}/").content.decode()
+    assert "could not be parsed completely; the raw message is kept" in html
