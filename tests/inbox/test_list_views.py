@@ -12,12 +12,12 @@ from helpdesk.models import Role
 from inbox.models import Ticket
 from inbox.selectors import COUNT_CAP, TicketFilters, nav_counts_for_user, ticket_list_for_inbox
 from inbox.services import (
+    nav_counts_invalidate,
     reply_create,
     ticket_assign,
     ticket_set_priority,
     ticket_set_status,
     ticket_set_tags,
-    nav_counts_invalidate,
     ticket_snooze,
 )
 from tests.helpdesk.factories import MembershipFactory, TeamFactory
