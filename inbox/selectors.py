@@ -416,7 +416,9 @@ def _capped_union_count_sql(querysets: list[QuerySet]) -> tuple[str, tuple]:
             sql, part_params = queryset.order_by().values("id")[:COUNT_CAP].query.sql_with_params()
         except EmptyResultSet:  # e.g. "My teams" for someone in no team
             continue
-        parts.append(f"({sql})")
+        # Each branch as a derived table: valid in PostgreSQL and SQLite alike (SQLite takes
+        # no parenthesised or LIMITed members in a compound SELECT).
+        parts.append(f"SELECT id FROM ({sql}) AS b{len(parts)}")  # noqa: S608
         params.extend(part_params)
     if not parts:
         return "0", ()
