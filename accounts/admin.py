@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
+
+from helpdesk.models import Role
 
 from .models import (
     Account,
@@ -14,7 +17,57 @@ from .models import (
     SurveyResponse,
     SurveySettings,
 )
+from .selectors import account_visible_queryset
 from .services import metrics_mark_dirty
+
+
+def _is_admin(request) -> bool:
+    return request.user.is_active and request.user.is_admin_role
+
+
+class ScopedToBook:
+    """Limit customer records in admin to the accounts the user may edit.
+
+    Admins see every account. A success manager sees the accounts they manage, and the
+    contacts, revenue and surveys of those (a foreign key can only point into their book).
+    Support agents get no customer pages in admin at all: they read accounts and contacts in
+    the app (the ticket side panel, /accounts/), which is enough for a help desk, and their
+    view permissions exist only for the read-only API. Anything outside the user's scope
+    answers 404, as a missing row does, so admin URLs do not reveal which accounts exist.
+    """
+
+    account_path = "account"  # how the model reaches its Account ("" for Account itself)
+
+    def _is_scoped_out(self, request) -> bool:
+        return request.user.role == Role.AGENT and not _is_admin(request)
+
+    def has_module_permission(self, request):
+        return not self._is_scoped_out(request) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return not self._is_scoped_out(request) and super().has_view_permission(request, obj)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if _is_admin(request):
+            return queryset
+        if self._is_scoped_out(request):
+            return queryset.none()
+        books = account_visible_queryset(user=request.user)
+        if not self.account_path:
+            return queryset.filter(pk__in=books.values("pk"))
+        return queryset.filter(**{f"{self.account_path}__in": books})
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such record.")  # missing and someone else's look the same
+        return obj
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "account" and not _is_admin(request):
+            kwargs["queryset"] = account_visible_queryset(user=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class MarksMetricsDirty:
@@ -56,13 +109,25 @@ class RevenueEventInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ScopedToBook, admin.ModelAdmin):
     list_display = ["name", "plan", "mrr", "lifecycle", "success_manager", "renewal_date"]
     list_filter = ["lifecycle", "plan", "success_manager"]
     search_fields = ["name", "domains__domain"]
     autocomplete_fields = ["success_manager"]
     readonly_fields = ["mrr"]
     inlines = [AccountDomainInline, ContactInline, RevenueEventInline]
+    account_path = ""
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not _is_admin(request):
+            # Who manages an account decides who sees its tickets: only admins assign it.
+            fields.append("success_manager")
+        return fields
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        return filters if _is_admin(request) else [f for f in filters if f != "success_manager"]
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -71,7 +136,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Contact)
-class ContactAdmin(MarksMetricsDirty, admin.ModelAdmin):
+class ContactAdmin(ScopedToBook, MarksMetricsDirty, admin.ModelAdmin):
     list_display = ["email", "name", "account", "created_at"]
     search_fields = ["email", "name"]
     autocomplete_fields = ["account"]
@@ -79,7 +144,7 @@ class ContactAdmin(MarksMetricsDirty, admin.ModelAdmin):
 
 
 @admin.register(RevenueEvent)
-class RevenueEventAdmin(MarksMetricsDirty, admin.ModelAdmin):
+class RevenueEventAdmin(ScopedToBook, MarksMetricsDirty, admin.ModelAdmin):
     list_display = ["account", "kind", "mrr_delta", "occurred_on", "external_id"]
     list_filter = ["kind"]
     search_fields = ["account__name", "external_id"]
@@ -90,7 +155,7 @@ class RevenueEventAdmin(MarksMetricsDirty, admin.ModelAdmin):
 
 
 @admin.register(SurveyResponse)
-class SurveyResponseAdmin(MarksMetricsDirty, admin.ModelAdmin):
+class SurveyResponseAdmin(ScopedToBook, MarksMetricsDirty, admin.ModelAdmin):
     list_display = ["kind", "score", "account", "contact", "ticket", "responded_at", "source"]
     list_filter = ["kind", "source"]
     search_fields = ["account__name", "contact__email", "comment"]

@@ -18,6 +18,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "helpdesk.view_macro",
         "inbox.view_tag",
         "inbox.add_tag",
+        # For the read-only API (RoleModelPermission); accounts.admin shows agents no
+        # customer pages: they read customers in the app, scoped like every other page.
         "accounts.view_contact",
         "accounts.view_account",
     ],
@@ -25,6 +27,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "helpdesk.view_cannedresponse",
         "helpdesk.add_cannedresponse",
         "helpdesk.change_cannedresponse",
+        # Rows are limited to the manager's own book, and success_manager is read-only
+        # for them (accounts.admin.ScopedToBook): they cannot adopt someone else's account.
         "accounts.view_account",
         "accounts.change_account",
         "accounts.view_contact",

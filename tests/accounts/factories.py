@@ -9,6 +9,7 @@ from accounts.models import (
     AccountDomain,
     AccountMetrics,
     Contact,
+    HealthBandChange,
     HealthScoreConfig,
     MetricSnapshot,
     RevenueEvent,
@@ -104,3 +105,16 @@ class SurveySettingsFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("singleton",)
 
     singleton = True
+
+
+class HealthBandChangeFactory(factory.django.DjangoModelFactory):
+    """A move between health bands, as a metrics recompute records it."""
+
+    class Meta:
+        model = HealthBandChange
+
+    account = factory.SubFactory(AccountFactory)
+    from_band = "yellow"
+    to_band = "red"
+    score = 35.0
+    components = factory.LazyFunction(lambda: {"csat": 20.0, "backlog": 50.0})

@@ -3,6 +3,7 @@ import datetime as dt
 import factory
 
 from helpdesk.models import (
+    AuditLog,
     BusinessHours,
     BusinessHoursInterval,
     CannedResponse,
@@ -119,3 +120,16 @@ class MailboxFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Support {n}")
     email = factory.Sequence(lambda n: f"support{n}@tandem.example")
     team = factory.SubFactory(TeamFactory)
+
+
+class AuditLogFactory(factory.django.DjangoModelFactory):
+    """An audit row as audit_record writes it (rows are immutable once saved)."""
+
+    class Meta:
+        model = AuditLog
+
+    actor = factory.SubFactory(UserFactory)
+    action = "login"
+    ip_address = "192.0.2.10"
+    object_repr = factory.LazyAttribute(lambda o: o.actor.username if o.actor else "")
+    data = factory.LazyFunction(dict)

@@ -31,6 +31,16 @@ def test_mention_unique_per_note():
     assert rejected(MentionFactory, note=mention.note, user=mention.user)
 
 
+def test_team_mention_unique_per_note():
+    """notes_mention_unique_team: one row per (note, team); other notes may name it too."""
+    team = TeamFactory()
+    mention = MentionFactory(user=None, team=team)
+    with pytest.raises(IntegrityError, match="notes_mention_unique_team"), transaction.atomic():
+        MentionFactory(note=mention.note, user=None, team=team)
+    assert MentionFactory(user=None, team=team).note_id != mention.note_id
+    assert MentionFactory(note=mention.note, user=None, team=TeamFactory()).pk
+
+
 def test_handoff_targets_exactly_one_user_or_team():
     assert rejected(HandoffFactory, to_user=None, to_team=None)
     assert rejected(HandoffFactory, to_team=TeamFactory())
