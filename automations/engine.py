@@ -170,9 +170,17 @@ def active_rules(trigger: str) -> list[Rule]:
 
 
 def rules_fire(
-    *, trigger: str, ticket_id: int, event_key: str, rules: Iterable[Rule] | None = None
+    *,
+    trigger: str,
+    ticket_id: int,
+    event_key: str,
+    rules: Iterable[Rule] | None = None,
+    clock_at: dt.datetime | None = None,
 ) -> list[RuleFiring]:
-    """Run the active rules of `trigger` for the ticket, once per (rule, ticket, event)."""
+    """Run the active rules of `trigger` for the ticket, once per (rule, ticket, event).
+
+    `clock_at` is the moment a time rule's clock started; the sweep skips fired tickets by it.
+    """
     chain = _chain.get()
     rules = list(rules) if rules is not None else active_rules(trigger)
     if not rules:
@@ -205,7 +213,9 @@ def rules_fire(
     for rule in rules:
         if rule.pk in done or not conditions_hold(rule.conditions, facts):
             continue
-        firing = _fire(rule=rule, ticket=ticket, event_key=event_key, chain=chain)
+        firing = _fire(
+            rule=rule, ticket=ticket, event_key=event_key, chain=chain, clock_at=clock_at
+        )
         if firing is not None:
             firings.append(firing)
             ticket = _load_ticket(ticket_id)  # actions changed it; later rules see the change
@@ -214,7 +224,12 @@ def rules_fire(
 
 
 def _fire(
-    *, rule: Rule, ticket: Ticket, event_key: str, chain: tuple[int, ...]
+    *,
+    rule: Rule,
+    ticket: Ticket,
+    event_key: str,
+    chain: tuple[int, ...],
+    clock_at: dt.datetime | None = None,
 ) -> RuleFiring | None:
     from inbox.services import event_record
 
@@ -223,7 +238,11 @@ def _fire(
     try:
         with transaction.atomic():
             firing = RuleFiring.objects.create(
-                rule=rule, ticket=ticket, event_key=event_key, chain=[*chain, rule.pk]
+                rule=rule,
+                ticket=ticket,
+                event_key=event_key,
+                clock_at=clock_at,
+                chain=[*chain, rule.pk],
             )
     except IntegrityError:
         return None  # a concurrent run fired it first: once per event

@@ -134,6 +134,9 @@ class RuleFiring(models.Model):
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="firings")
     ticket = models.ForeignKey("inbox.Ticket", on_delete=models.CASCADE, related_name="+")
     event_key = models.CharField(max_length=200)
+    # When a time rule's clock started (last customer message, pending since, SLA due), so the
+    # sweep can skip already-fired tickets in SQL instead of spending its batch on them.
+    clock_at = models.DateTimeField(null=True, blank=True)
     chain = models.JSONField(default=list, help_text="Rule ids that led here, outermost first.")
     actions_done = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)

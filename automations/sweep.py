@@ -3,16 +3,22 @@
 Each firing is keyed by the moment the clock started (creation, the last customer message,
 entering pending, the SLA due time, the renewal date), so re-running the sweep never fires a
 rule twice for the same ticket, yet a new customer message starts a new clock.
+
+Fairness: tickets already fired for their current clock are excluded in SQL, and the tickets
+that are examined but fail the rule's conditions are walked round-robin by id (a cursor per
+rule in the cache), so a backlog larger than one batch never starves newer tickets.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import QuerySet
-from django.db.models.functions import Least
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat, Least
 from django.utils import timezone
 
 from inbox.models import OPEN_STATUSES, Status, Ticket
@@ -21,69 +27,114 @@ from .engine import rules_fire
 from .models import Rule, RuleFiring, Trigger
 
 BATCH = 500
+CURSOR_TTL = 7 * 24 * 3600
 
 
-def _candidates(rule: Rule, now: dt.datetime) -> Iterator[tuple[Ticket, str]]:
-    threshold = rule.threshold or 0
+@dataclass(frozen=True)
+class _Clock:
+    """Which open tickets crossed the threshold, and how one firing is keyed."""
+
+    tickets: QuerySet[Ticket]
+    fired: Q  # matches a RuleFiring (OuterRef = the ticket) made for the ticket's current clock
+    key: Callable[[Ticket], str]
+    started: Callable[[Ticket], dt.datetime | None]
+
+
+def _clock(rule: Rule, now: dt.datetime) -> _Clock | None:
+    threshold = dt.timedelta(hours=rule.threshold or 0)
     base: QuerySet[Ticket] = Ticket.objects.filter(status__in=OPEN_STATUSES)
     if rule.trigger == Trigger.HOURS_SINCE_CREATED:
-        qs = base.filter(created_at__lte=now - dt.timedelta(hours=threshold))
-        return ((t, "time:created") for t in qs.order_by("created_at")[:BATCH])
+        return _Clock(
+            base.filter(created_at__lte=now - threshold),
+            Q(event_key="time:created"),
+            lambda t: "time:created",
+            lambda t: None,
+        )
     if rule.trigger == Trigger.HOURS_SINCE_CUSTOMER_MESSAGE:
-        qs = base.filter(last_customer_message_at__lte=now - dt.timedelta(hours=threshold))
-        return (
-            (t, f"time:customer:{t.last_customer_message_at.isoformat()}")
-            for t in qs.order_by("last_customer_message_at")[:BATCH]
+        return _Clock(
+            base.filter(last_customer_message_at__lte=now - threshold),
+            Q(clock_at=OuterRef("last_customer_message_at")),
+            lambda t: f"time:customer:{t.last_customer_message_at.isoformat()}",
+            lambda t: t.last_customer_message_at,
         )
     if rule.trigger == Trigger.HOURS_SINCE_PENDING:
-        qs = Ticket.objects.filter(
-            status=Status.PENDING, status_changed_at__lte=now - dt.timedelta(hours=threshold)
-        )
-        return (
-            (t, f"time:pending:{t.status_changed_at.isoformat()}")
-            for t in qs.order_by("status_changed_at")[:BATCH]
+        return _Clock(
+            Ticket.objects.filter(status=Status.PENDING, status_changed_at__lte=now - threshold),
+            Q(clock_at=OuterRef("status_changed_at")),
+            lambda t: f"time:pending:{t.status_changed_at.isoformat()}",
+            lambda t: t.status_changed_at,
         )
     if rule.trigger == Trigger.HOURS_UNTIL_SLA_BREACH:
-        qs = base.annotate(
-            due=Least("first_response_due_at", "next_response_due_at", "resolution_due_at")
-        ).filter(due__gt=now, due__lte=now + dt.timedelta(hours=threshold))
-        return ((t, f"time:sla:{t.due.isoformat()}") for t in qs.order_by("due")[:BATCH])
+        return _Clock(
+            base.annotate(
+                due=Least("first_response_due_at", "next_response_due_at", "resolution_due_at")
+            ).filter(due__gt=now, due__lte=now + threshold),
+            Q(clock_at=OuterRef("due")),
+            lambda t: f"time:sla:{t.due.isoformat()}",
+            lambda t: t.due,
+        )
     if rule.trigger == Trigger.DAYS_UNTIL_RENEWAL:
         today = now.date()
-        qs = base.filter(
-            account__renewal_date__gte=today,
-            account__renewal_date__lte=today + dt.timedelta(days=threshold),
-        ).select_related("account")
-        return (
-            (t, f"time:renewal:{t.account.renewal_date.isoformat()}")
-            for t in qs.order_by("id")[:BATCH]
+        days = dt.timedelta(days=rule.threshold or 0)
+        return _Clock(
+            base.filter(
+                account__renewal_date__gte=today, account__renewal_date__lte=today + days
+            ).select_related("account"),
+            # A date casts to ISO text on PostgreSQL and is stored as ISO text on SQLite.
+            Q(
+                event_key=Concat(
+                    Value("time:renewal:"),
+                    Cast(OuterRef("account__renewal_date"), CharField()),
+                    output_field=CharField(),
+                )
+            ),
+            lambda t: f"time:renewal:{t.account.renewal_date.isoformat()}",
+            lambda t: None,
         )
-    return iter(())
+    return None
 
 
-def time_rules_sweep(*, now: dt.datetime | None = None) -> int:
-    """Fire every time-based rule whose threshold a ticket has crossed; return firings made."""
+def _cursor_key(rule: Rule) -> str:
+    return f"automations:sweep-cursor:{rule.pk}"
+
+
+def _due_tickets(rule: Rule, clock: _Clock, batch: int) -> list[Ticket]:
+    """Up to `batch` tickets not yet fired for their clock, continuing after the last sweep."""
+    unfired = clock.tickets.exclude(
+        Exists(RuleFiring.objects.filter(clock.fired, rule=rule, ticket=OuterRef("pk")))
+    ).order_by("pk")
+    after = cache.get(_cursor_key(rule), 0)
+    tickets = list(unfired.filter(pk__gt=after)[:batch])
+    if len(tickets) < batch and after:
+        tickets += unfired.filter(pk__lte=after)[: batch - len(tickets)]  # wrap around
+    if tickets:
+        cache.set(_cursor_key(rule), tickets[-1].pk if len(tickets) == batch else 0, CURSOR_TTL)
+    return tickets
+
+
+def time_rules_sweep(*, now: dt.datetime | None = None, batch: int = BATCH) -> int:
+    """Fire every time-based rule whose threshold a ticket has crossed; return firings made.
+
+    Each rule examines at most `batch` tickets per sweep; beat runs the sweep every minute.
+    """
     now = now or timezone.now()
     fired = 0
     rules = Rule.objects.filter(is_active=True, trigger__in=[t.value for t in Trigger]).exclude(
         threshold__isnull=True
     )
     for rule in rules:
-        if not rule.is_time_based:
+        clock = _clock(rule, now) if rule.is_time_based else None
+        if clock is None:
             continue
-        candidates = list(_candidates(rule, now))
-        done = set(
-            RuleFiring.objects.filter(rule=rule, ticket__in=[t for t, _ in candidates]).values_list(
-                "ticket_id", "event_key"
-            )
-        )
-        for ticket, key in candidates:
-            if (ticket.pk, key) in done:
-                continue
+        for ticket in _due_tickets(rule, clock, batch):
             with transaction.atomic():
                 fired += len(
                     rules_fire(
-                        trigger=rule.trigger, ticket_id=ticket.pk, event_key=key, rules=[rule]
+                        trigger=rule.trigger,
+                        ticket_id=ticket.pk,
+                        event_key=clock.key(ticket),
+                        clock_at=clock.started(ticket),
+                        rules=[rule],
                     )
                 )
     return fired

@@ -507,6 +507,42 @@ def test_renewal_within_30_days_mentions_the_success_manager(
     account.save()
     assert time_rules_sweep() == 1
     assert "@sam renewal is close" in Note.objects.get(ticket=ticket).body_markdown
+    assert time_rules_sweep() == 0  # keyed by the renewal date: once per renewal
+
+
+def test_a_backlog_of_non_matching_tickets_does_not_starve_newer_ones(contact, support_team):
+    """Tickets that fail the conditions are walked round-robin, not re-read first every time."""
+    make_rule(
+        "hours_since_created",
+        [{"type": "add_tags", "value": ["stale"]}],
+        {"all": [{"field": "ticket.priority", "op": "is", "value": "high"}]},
+        threshold=1,
+    )
+    start = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        backlog = [new_ticket(contact, support_team) for _ in range(3)]  # normal priority
+        newer = [new_ticket(contact, support_team) for _ in range(2)]
+    Ticket.objects.filter(pk__in=[t.pk for t in newer]).update(priority="high")
+    with time_machine.travel(start + dt.timedelta(hours=2), tick=False):
+        assert time_rules_sweep(batch=2) == 0  # the two oldest of the backlog
+        assert time_rules_sweep(batch=2) == 1  # the last of the backlog and the first newer
+        assert time_rules_sweep(batch=2) == 1  # the second newer, then wraps to the start
+        assert time_rules_sweep(batch=2) == 0
+    assert all("stale" in tags(t) for t in newer)
+    assert not any("stale" in tags(t) for t in backlog)
+
+
+def test_tickets_already_fired_do_not_use_up_the_batch(contact, support_team):
+    make_rule("hours_since_customer", [{"type": "add_tags", "value": ["waiting"]}], threshold=1)
+    start = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        tickets = [new_ticket(contact, support_team) for _ in range(3)]
+    with time_machine.travel(start + dt.timedelta(hours=2), tick=False):
+        assert time_rules_sweep(batch=2) == 2
+        assert time_rules_sweep(batch=2) == 1
+        assert time_rules_sweep(batch=2) == 0
+    assert all("waiting" in tags(t) for t in tickets)
+    assert set(RuleFiring.objects.values_list("clock_at", flat=True)) == {start}
 
 
 def test_handoff_triggers_and_the_create_handoff_action(

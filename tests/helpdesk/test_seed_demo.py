@@ -131,3 +131,34 @@ class SeedDemoTests(TestCase):
             Note.objects.count(),
         )
         assert after == before
+
+    def test_default_rules_act_on_new_tickets(self) -> None:
+        """The seeded rules are judged by what they do, not by their names."""
+        from inbox import services as inbox
+
+        def open_ticket(account: Account) -> Ticket:
+            return inbox.ticket_create(
+                requester=account.contacts.first(),
+                subject="Question",
+                team=Team.objects.get(handle="tier1"),
+                content=inbox.InboundContent(body_text="Hello", from_email="x@example.com"),
+            )
+
+        today = timezone.localdate()
+        renewing, lapsed, vip = Account.objects.exclude(plan="vip")[:3]
+        Account.objects.filter(pk=renewing.pk).update(renewal_date=today + dt.timedelta(days=10))
+        Account.objects.filter(pk=lapsed.pk).update(renewal_date=today - dt.timedelta(days=5))
+        Account.objects.filter(pk=vip.pk).update(
+            plan="vip", renewal_date=today + dt.timedelta(days=200)
+        )
+
+        renewing_ticket = open_ticket(renewing)
+        note = Note.objects.get(ticket=renewing_ticket)
+        assert f"@{renewing.success_manager.username}" in note.body_markdown
+        assert Mention.objects.filter(note=note, user=renewing.success_manager).exists()
+        assert not Note.objects.filter(ticket=open_ticket(lapsed)).exists()
+
+        vip_ticket = open_ticket(vip)
+        vip_ticket.refresh_from_db()
+        assert vip_ticket.team.handle == "tier2"
+        assert not Note.objects.filter(ticket=vip_ticket).exists()  # renewal is 200 days out

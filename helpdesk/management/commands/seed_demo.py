@@ -99,10 +99,94 @@ REPLIES = [
 ]
 NOTES = [
     "Customer mentioned renewal is coming up, worth a heads-up to @{csm}.",
-    "Reproduced on staging. Bug filed.",
-    "They are on an old plan; **expansion opportunity**.",
+    "Reproduced on staging. Bug filed as `ENG-{number}`.",
+    "They are on an old plan; **expansion opportunity**. @{csm} want to take this one?",
     "Same issue as last month, see earlier ticket.",
+    "@{csm} they sound frustrated: *third* ticket this quarter. Worth a call?",
 ]
+# The rest of each conversation: (customer follow-up, agent answer) pairs, in order.
+FOLLOW_UPS = {
+    TOPICS[0][0]: [
+        (
+            "I cleared the cache as you said, still the same error.",
+            "Thanks for trying. "
+            "I've reset your session server-side; could you try once more in a private window?",
+        ),
+        ("That worked, I'm in. Thank you!", "Great to hear! I'll close this for now."),
+    ],
+    TOPICS[1][0]: [
+        (
+            "Our VAT number is DE 123 456 789.",
+            "Thanks, I've updated it and re-issued the "
+            "invoice. You'll find the new PDF under Billing.",
+        ),
+        ("Got it, looks right now.", "Perfect, glad that's sorted."),
+    ],
+    TOPICS[2][0]: [
+        (
+            "It's about 400,000 rows, if that matters.",
+            "It does: exports that size run in the "
+            "background now. You'll get an e-mail with the download link when it's ready.",
+        ),
+        ("The e-mail arrived and the file is complete.", "Excellent. Shout if you need more."),
+    ],
+    TOPICS[3][0]: [
+        (
+            "I don't see the Invite button you mentioned.",
+            "Only workspace owners see it. "
+            "I've made you an owner, so it should be under Settings > Team now.",
+        ),
+        ("Found it, invitation sent.", "Wonderful, welcome to your new teammate!"),
+    ],
+    TOPICS[4][0]: [
+        (
+            "Our endpoint returns 200, we checked the logs.",
+            "We're seeing TLS handshake "
+            "failures on our side; did your certificate change recently?",
+        ),
+        (
+            "Yes, we renewed it yesterday. Intermediate was missing, fixed now.",
+            "Deliveries are flowing again and I've replayed the ones you missed.",
+        ),
+    ],
+    TOPICS[5][0]: [
+        (
+            "We are about 40 people now and need SSO.",
+            "SSO is in the Pro plan. I've asked your success manager to walk you through pricing.",
+        ),
+        ("Sounds good, we'll wait for the call.", "They'll reach out this week."),
+    ],
+    TOPICS[6][0]: [
+        (
+            "It's still showing Tuesday's numbers.",
+            "A stuck sync job on our side: I restarted it and your dashboard is catching up now.",
+        ),
+        ("All current again, thanks.", "Thanks for your patience!"),
+    ],
+    TOPICS[7][0]: [
+        (
+            "Mostly price; we use only a few features.",
+            "Understood. A smaller plan might fit "
+            "better; I've looped in your success manager to look at options with you.",
+        ),
+        ("OK, happy to talk before we decide.", "They'll be in touch shortly."),
+    ],
+    TOPICS[8][0]: [
+        (
+            "We run about 50 requests per second at peak.",
+            "I've raised your limit to 100 "
+            "per second for the nightly window. Let me know how tonight's run goes.",
+        ),
+        ("No 429s last night, thanks!", "Great, I'll keep the higher limit in place."),
+    ],
+    TOPICS[9][0]: [
+        (
+            "Here is our Okta metadata URL.",
+            "Thanks! SSO is configured; try signing in from your Okta dashboard.",
+        ),
+        ("Works for me and two colleagues.", "Brilliant. You can enforce SSO in Settings."),
+    ],
+}
 
 
 class Command(BaseCommand):
@@ -260,6 +344,8 @@ class Command(BaseCommand):
                 None,
                 {
                     "all": [
+                        # A renewal date already past is a lapsed contract, not a renewal.
+                        {"field": "account.days_to_renewal", "op": "gte", "value": 0},
                         {"field": "account.days_to_renewal", "op": "lte", "value": 30},
                         {"field": "account.success_manager", "op": "not_empty"},
                     ]
@@ -338,61 +424,59 @@ class Command(BaseCommand):
     def _revenue(
         self, rng: random.Random, account: Account, index: int, low: int, high: int, today: dt.date
     ) -> None:
-        """18 months of revenue: a start, some expansions/contractions, a few churns."""
-        start = today - dt.timedelta(days=rng.randint(60, 540))
+        """Revenue since the account signed: 18+ months for most, churns, win-backs.
+
+        Four in five accounts are long-standing (signed 18 to 24 months ago), so retention
+        and the 12-month figures have a full year before them; the rest signed recently.
+        Every 13th account churns after a while, and every other churner comes back.
+        """
+        long_standing = index % 10 < 8
+        start = today - dt.timedelta(
+            days=rng.randint(550, 730) if long_standing else rng.randint(20, 400)
+        )
         mrr = Decimal(rng.randrange(low, high, 10))
-        events = [
-            RevenueEvent(
+        serial = iter(range(1, 100))
+
+        def event(kind: str, delta: Decimal, day: dt.date) -> RevenueEvent:
+            return RevenueEvent(
                 account=account,
-                kind="new",
-                mrr_delta=mrr,
-                occurred_on=start,
-                external_id=f"demo-{index}-0",
+                kind=kind,
+                mrr_delta=delta,
+                occurred_on=day,
+                external_id=f"demo-{index}-{next(serial)}",
             )
-        ]
-        day = start
-        for step in range(1, rng.randint(1, 5)):
-            day += dt.timedelta(days=rng.randint(30, 120))
+
+        events = [event("new", mrr, start)]
+        day, step = start, 0
+        churns, wins_back = index % 13 == 0, index % 26 == 0
+        while True:
+            day += dt.timedelta(days=rng.randint(45, 120))
+            step += 1
             if day >= today:
                 break
-            if index % 13 == 0 and step >= 2:
-                events.append(
-                    RevenueEvent(
-                        account=account,
-                        kind="churn",
-                        mrr_delta=-mrr,
-                        occurred_on=day,
-                        external_id=f"demo-{index}-{step}",
-                    )
-                )
-                account.churned_at = day
-                account.lifecycle = "churned"
-                mrr = Decimal(0)
-                break
-            if rng.random() < 0.7:
-                delta = Decimal(rng.randrange(10, max(20, int(mrr) // 2), 10))
-                events.append(
-                    RevenueEvent(
-                        account=account,
-                        kind="expansion",
-                        mrr_delta=delta,
-                        occurred_on=day,
-                        external_id=f"demo-{index}-{step}",
-                    )
-                )
-                mrr += delta
-            else:
+            if churns and step == 3 and mrr > 0:
+                events.append(event("churn", -mrr, day))
+                account.churned_at, account.lifecycle, mrr = day, "churned", Decimal(0)
+                if not wins_back:
+                    break
+                continue
+            if mrr == 0:  # a churned customer signs again
+                mrr = Decimal(rng.randrange(low, high, 10))
+                events.append(event("reactivation", mrr, day))
+                account.churned_at, account.lifecycle = None, "active"
+                continue
+            roll = rng.random()  # most quarters nothing changes
+            if roll < 0.35:
                 delta = Decimal(rng.randrange(10, max(20, int(mrr) // 3), 10))
-                events.append(
-                    RevenueEvent(
-                        account=account,
-                        kind="contraction",
-                        mrr_delta=-delta,
-                        occurred_on=day,
-                        external_id=f"demo-{index}-{step}",
-                    )
-                )
-                mrr -= delta
+                events.append(event("expansion", delta, day))
+                mrr += delta
+            elif roll < 0.5:
+                delta = Decimal(rng.randrange(10, max(20, int(mrr) // 3), 10))
+                if delta < mrr:
+                    events.append(event("contraction", -delta, day))
+                    mrr -= delta
+        if account.lifecycle != "churned" and (today - start).days < 90:
+            account.lifecycle = "onboarding"
         RevenueEvent.objects.bulk_create(events)
         account.mrr = mrr
         account.customer_since = start
@@ -407,13 +491,26 @@ class Command(BaseCommand):
         teams: dict[str, Team],
         accounts: list[Account],
     ) -> None:
-        from notes.models import Note
+        from django.core.cache import cache
+
+        from accounts.services import RECOMPUTE_KEY_TTL_SECONDS, coalesce_key
+        from notes.services import note_create
 
         now = timezone.now()
         contacts = list(Contact.objects.select_related("account", "account__success_manager"))
         agents = people["agents"]
+        members_of = {
+            team.pk: [a for a in agents if a.pk in {m.user_id for m in team.memberships.all()}]
+            for team in teams.values()
+        }
         mailbox = Mailbox.objects.get(email="support@tandem.example")
+        # Every account is recomputed once at the end, so the seed holds the "recompute
+        # already queued" keys meanwhile: thousands of seeded messages do not each queue one.
+        # (The dirty flags are still set; if the seed dies, the keys expire and the sweep runs.)
+        held = {coalesce_key(account.pk): 1 for account in accounts}
         for index in range(self.ticket_count):
+            if index % 20 == 0:
+                cache.set_many(held, RECOMPUTE_KEY_TTL_SECONDS)
             contact = rng.choice(contacts)
             subject, body = rng.choice(TOPICS)
             created = now - dt.timedelta(minutes=rng.randint(10, 180 * 24 * 60))
@@ -436,29 +533,24 @@ class Command(BaseCommand):
                 age_hours = (now - created).total_seconds() / 3600
                 if age_hours < 2 and rng.random() < 0.6:
                     continue  # fresh and untouched: the unassigned queue
-                members = [a for a in agents if team.memberships.filter(user=a).exists()] or agents
-                agent = rng.choice(members)
+                agent = rng.choice(members_of[team.pk] or agents)
                 inbox.ticket_assign(ticket=ticket, actor=agent, assignee=agent)
-                reply_at = created + dt.timedelta(
-                    minutes=rng.randint(5, min(2880, int(age_hours * 60) or 5))
-                )
-                reply_at = min(reply_at, now)
-                inbox.reply_create(
-                    ticket=ticket, author=agent, body_text=rng.choice(REPLIES), at=reply_at
+                last_at, customer_waits = self._conversation(
+                    rng, ticket=ticket, contact=contact, agent=agent, index=index, now=now
                 )
                 if rng.random() < 0.35:
                     csm = contact.account.success_manager if contact.account else None
-                    text = rng.choice(NOTES).format(csm=csm.username if csm else "csm")
-                    Note.objects.create(
-                        ticket=ticket,
-                        author=agent,
-                        body_markdown=text,
-                        body_html=f"<p>{text}</p>",
-                        created_at=reply_at,
+                    # Through the notes service: Markdown rendered, @mentions stored/notified.
+                    # Without a manager, "@csm" names the success team.
+                    text = rng.choice(NOTES).format(
+                        csm=csm.username if csm else teams["csm"].handle, number=ticket.number
                     )
+                    note_create(ticket=ticket, author=agent, body_markdown=text, at=last_at)
                 roll = rng.random()
-                if age_hours > 24 and roll < 0.75:
-                    solve_at = min(now, reply_at + dt.timedelta(hours=rng.randint(1, 72)))
+                if customer_waits:
+                    pass  # the customer wrote last: open, waiting for the agent's answer
+                elif age_hours > 24 and roll < 0.75:
+                    solve_at = min(now, last_at + dt.timedelta(hours=rng.randint(1, 72)))
                     inbox.ticket_set_status(
                         ticket=ticket, actor=agent, status=Status.SOLVED, at=solve_at
                     )
@@ -480,7 +572,7 @@ class Command(BaseCommand):
                         )
                 elif roll < 0.85:
                     inbox.ticket_set_status(
-                        ticket=ticket, actor=agent, status=Status.PENDING, at=reply_at
+                        ticket=ticket, actor=agent, status=Status.PENDING, at=last_at
                     )
             if index % 200 == 199:
                 self.stdout.write(f"  {index + 1} tickets")
@@ -497,6 +589,55 @@ class Command(BaseCommand):
 
         self._history(accounts)
         recompute_accounts(account_ids=[a.pk for a in accounts])
+        cache.delete_many(list(held))
+
+    def _conversation(
+        self,
+        rng: random.Random,
+        *,
+        ticket: Ticket,
+        contact: Contact,
+        agent: User,
+        index: int,
+        now: dt.datetime,
+    ) -> tuple[dt.datetime, bool]:
+        """Answer, then a few rounds of customer follow-up and agent reply, oldest first.
+
+        Return when the last message was written and whether the customer had the last word
+        (an answer that would lie in the future is not written: the ticket waits for it).
+        """
+        rounds = FOLLOW_UPS[ticket.subject][: rng.choices([0, 1, 2], [2, 5, 4])[0]]
+        # "Fixed now" only closes a conversation that has no follow-up.
+        openers = REPLIES if not rounds else [r for r in REPLIES if "fixed now" not in r]
+        age_minutes = int((now - ticket.created_at).total_seconds() // 60)
+        at = min(
+            now,
+            ticket.created_at
+            + dt.timedelta(minutes=rng.randint(5, max(5, min(2880, age_minutes)))),
+        )
+        inbox.reply_create(ticket=ticket, author=agent, body_text=rng.choice(openers), at=at)
+        domain = contact.email.split("@")[1]
+        for turn, (question, answer) in enumerate(rounds, start=1):
+            asked_at = at + dt.timedelta(minutes=rng.randint(20, 24 * 60))
+            if asked_at >= now:
+                break
+            inbox.message_add_inbound(
+                ticket=ticket,
+                contact=contact,
+                content=inbox.InboundContent(
+                    body_text=f"{question}\n\n{contact.name}",
+                    from_email=contact.email,
+                    message_id=f"<demo-{index}-{turn}@{domain}>",
+                ),
+                at=asked_at,
+            )
+            at = asked_at
+            answered_at = asked_at + dt.timedelta(minutes=rng.randint(10, 8 * 60))
+            if answered_at >= now:
+                return at, True
+            inbox.reply_create(ticket=ticket, author=agent, body_text=answer, at=answered_at)
+            at = answered_at
+        return at, False
 
     def _history(self, accounts: list[Account]) -> None:
         """Weekly snapshots for the last 12 weeks, so the account trends have a shape.
