@@ -22,7 +22,8 @@ from .services import metrics_mark_dirty
 
 
 def _is_admin(request) -> bool:
-    return request.user.is_active and request.user.is_admin_role
+    # The admin's login page asks every ModelAdmin too, with an AnonymousUser.
+    return request.user.is_active and getattr(request.user, "is_admin_role", False)
 
 
 class ScopedToBook:
@@ -39,7 +40,8 @@ class ScopedToBook:
     account_path = "account"  # how the model reaches its Account ("" for Account itself)
 
     def _is_scoped_out(self, request) -> bool:
-        return request.user.role == Role.AGENT and not _is_admin(request)
+        role = getattr(request.user, "role", None)  # None: anonymous, on the login page
+        return role in (None, Role.AGENT) and not _is_admin(request)
 
     def has_module_permission(self, request):
         return not self._is_scoped_out(request) and super().has_module_permission(request)

@@ -197,3 +197,16 @@ def test_audit_trail_is_hidden_from_non_admin_roles(client, make_user, role):
     response = client.get("/admin/helpdesk/auditlog/")
     assert response.status_code in (302, 403)
     assert b"mallory" not in response.content
+
+
+def test_admin_login_page_renders_for_a_visitor_and_admin_can_sign_in(client, admin_user):
+    """Scoping asks who the user is; on the login page nobody is signed in yet."""
+    assert client.get("/admin/login/").status_code == 200
+    admin_user.set_password("s3cret-pass")
+    admin_user.save()
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": admin_user.username, "password": "s3cret-pass", "next": "/admin/"},
+    )
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
