@@ -569,6 +569,88 @@ def ticket_set_tags(
     return after
 
 
+PROPERTY_FIELDS = ("status", "priority", "assignee", "team", "tags")
+
+
+class PropertiesConflict(Exception):
+    """A field the user changed was also changed by someone else since their page loaded."""
+
+    def __init__(self, *, ticket: Ticket, fields: list[str], current: dict[str, str]) -> None:
+        self.ticket = ticket
+        self.fields = fields
+        self.current = current
+        super().__init__(", ".join(fields))
+
+
+def _tags_key(names: Iterable[str]) -> str:
+    return ",".join(sorted({name.strip().lower()[:64] for name in names if name.strip()}))
+
+
+def ticket_properties_key(*, ticket: Ticket) -> dict[str, str]:
+    """The side panel's fields as the strings the page renders (and a stale check compares)."""
+    return {
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "assignee": str(ticket.assignee_id or ""),
+        "team": str(ticket.team_id or ""),
+        "tags": _tags_key(ticket.tags.values_list("name", flat=True)),
+    }
+
+
+@transaction.atomic
+def ticket_update_properties(
+    *,
+    ticket: Ticket,
+    actor: User,
+    status: str,
+    priority: str,
+    assignee: User | None,
+    team: Team | None,
+    tags: list[str] | None,
+    seen: dict[str, str] | None = None,
+) -> Ticket:
+    """Apply the side panel's fields (tags None: leave them).
+
+    With `seen` (the values the page showed) only the fields the user changed are applied,
+    and a field someone else changed meanwhile is refused with PropertiesConflict: a form
+    submitted from a stale page never silently undoes a colleague's take or solve.
+    """
+    # The lock spans the check and the writes, so nobody changes a field in between.
+    locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    current = ticket_properties_key(ticket=locked)
+    wanted = {
+        "status": status,
+        "priority": priority,
+        "assignee": str(assignee.pk if assignee else ""),
+        "team": str(team.pk if team else ""),
+    }
+    if tags is not None:
+        wanted["tags"] = _tags_key(tags)
+    if seen is not None:
+        shown = {
+            field: _tags_key(value.split(",")) if field == "tags" else value
+            for field, value in seen.items()
+            if field in PROPERTY_FIELDS
+        }
+        changed = {f: v for f, v in wanted.items() if f in shown and v != shown[f]}
+        clashes = [f for f, v in changed.items() if current[f] not in (shown[f], v)]
+        if clashes:
+            raise PropertiesConflict(ticket=locked, fields=clashes, current=current)
+        # Fields the user left as shown are not written back over a colleague's change.
+        wanted = {f: v for f, v in wanted.items() if f not in shown or f in changed}
+    if "priority" in wanted:
+        ticket_set_priority(ticket=locked, actor=actor, priority=priority)
+    if "team" in wanted:
+        ticket_set_team(ticket=locked, actor=actor, team=team)
+    if "assignee" in wanted and wanted["assignee"] != current["assignee"]:
+        ticket_assign(ticket=locked, actor=actor, assignee=assignee)
+    if "tags" in wanted and tags is not None:
+        ticket_set_tags(ticket=locked, actor=actor, names=tags)
+    if "status" in wanted:
+        ticket_set_status(ticket=locked, actor=actor, status=status)
+    return Ticket.objects.get(pk=ticket.pk)
+
+
 def ticket_grant_access(
     *, ticket: Ticket, user: User, reason: str, granted_by: User | None
 ) -> bool:

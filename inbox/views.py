@@ -53,7 +53,9 @@ from .selectors import (
     user_team_ids,
 )
 from .services import (
+    PROPERTY_FIELDS,
     InvalidTransition,
+    PropertiesConflict,
     TicketTaken,
     canned_render,
     macro_apply,
@@ -62,12 +64,10 @@ from .services import (
     saved_view_create,
     ticket_assign,
     ticket_merge,
-    ticket_set_priority,
     ticket_set_status,
-    ticket_set_tags,
-    ticket_set_team,
     ticket_snooze,
     ticket_take,
+    ticket_update_properties,
     tickets_bulk_update,
 )
 
@@ -257,6 +257,22 @@ def ticket_assign_view(request: HttpRequest, number: int) -> HttpResponse:
     return redirect(ticket.get_absolute_url())
 
 
+def _conflict_message(exc: PropertiesConflict, ticket: Ticket) -> str:
+    """Say what a colleague changed meanwhile and what it is now."""
+    now = {
+        "status": ticket.get_status_display(),
+        "priority": ticket.get_priority_display(),
+        "assignee": str(ticket.assignee) if ticket.assignee else "nobody",
+        "team": ticket.team.name if ticket.team else "no team",
+        "tags": exc.current["tags"].replace(",", ", ") or "no tags",
+    }
+    parts = [f"{field} (now {now[field]})" for field in exc.fields]
+    return (
+        f"Not saved: changed meanwhile by someone else: {'; '.join(parts)}. "
+        "Check the fields and save again."
+    )
+
+
 @login_required
 @require_POST
 def ticket_update_view(request: HttpRequest, number: int) -> HttpResponse:
@@ -267,15 +283,31 @@ def ticket_update_view(request: HttpRequest, number: int) -> HttpResponse:
         page_ticket = ticket_get_for_page(user=request.user, number=number)
         return _render_ticket(request, page_ticket, status=400, control_errors=form.errors)
     data = form.cleaned_data
-    actor = request.user
+    # The values the page showed (hidden `was_*` inputs): without them every field is applied.
+    seen = {
+        field: request.POST[f"was_{field}"]
+        for field in PROPERTY_FIELDS
+        if f"was_{field}" in request.POST
+    }
     try:
-        ticket_set_priority(ticket=ticket, actor=actor, priority=data["priority"])
-        ticket_set_team(ticket=ticket, actor=actor, team=data["team"])
-        if data["assignee"] != ticket.assignee:
-            ticket_assign(ticket=ticket, actor=actor, assignee=data["assignee"])
-        if "tags" in request.POST:
-            ticket_set_tags(ticket=ticket, actor=actor, names=form.tag_names())
-        ticket_set_status(ticket=ticket, actor=actor, status=data["status"])
+        ticket_update_properties(
+            ticket=ticket,
+            actor=request.user,
+            status=data["status"],
+            priority=data["priority"],
+            assignee=data["assignee"],
+            team=data["team"],
+            tags=form.tag_names() if "tags" in request.POST else None,
+            seen=seen or None,
+        )
+    except PropertiesConflict as exc:
+        page_ticket = ticket_get_for_page(user=request.user, number=number)
+        return _render_ticket(
+            request,
+            page_ticket,
+            status=409,
+            control_errors={"conflict": [_conflict_message(exc, page_ticket)]},
+        )
     except InvalidTransition as exc:
         page_ticket = ticket_get_for_page(user=request.user, number=number)
         return _render_ticket(
