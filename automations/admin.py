@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -49,6 +50,12 @@ class RuleAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         rule_delete(rule=obj, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        # The list's "delete selected" bypasses delete_model; each rule still gets its log row.
+        with transaction.atomic():
+            for rule in queryset:
+                rule_delete(rule=rule, user=request.user)
 
     def get_urls(self):
         extra = [

@@ -288,10 +288,19 @@ def rule_dry_run(*, rule: Rule, tickets: Iterable[Ticket]) -> list[dict[str, Any
     from .actions import action_describe
 
     now = timezone.now()
+    tickets = list(tickets)
+    due_ids = None
+    if rule.is_time_based:
+        # A time rule matches only a ticket whose clock has crossed the threshold.
+        from .sweep import rule_due_ticket_ids  # the sweep builds on this module
+
+        due_ids = rule_due_ticket_ids(rule=rule, ticket_ids=[t.pk for t in tickets], now=now)
     results = []
     for ticket in tickets:
         facts = ticket_facts(ticket=ticket, now=now)
-        matched = conditions_hold(rule.conditions, facts)
+        matched = (due_ids is None or ticket.pk in due_ids) and conditions_hold(
+            rule.conditions, facts
+        )
         results.append(
             {
                 "ticket": ticket,

@@ -17,11 +17,23 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Concat, Least
 from django.utils import timezone
 
-from inbox.models import OPEN_STATUSES, Status, Ticket
+from inbox.models import OPEN_STATUSES, SLA_NONE, Status, Ticket
+from inbox.services import SLA_RESPONSE_STATUSES
 
 from .engine import rules_fire
 from .models import Rule, RuleFiring, Trigger
@@ -38,6 +50,42 @@ class _Clock:
     fired: Q  # matches a RuleFiring (OuterRef = the ticket) made for the ticket's current clock
     key: Callable[[Ticket], str]
     started: Callable[[Ticket], dt.datetime | None]
+
+
+def _sla_running_due() -> Least:
+    """The soonest SLA clock still running, as the inbox counts them: a first response that
+    was met, a breached clock, or a response clock paused while the customer owes us an
+    answer (pending, on hold) is not about to breach. No running clock gives SLA_NONE."""
+    none = Value(SLA_NONE, output_field=DateTimeField())
+    responding = Q(status__in=SLA_RESPONSE_STATUSES)
+    return Least(
+        Case(
+            When(
+                responding
+                & Q(first_response_at__isnull=True, sla_first_response_breached=False)
+                & Q(first_response_due_at__isnull=False),
+                then=F("first_response_due_at"),
+            ),
+            default=none,
+        ),
+        Case(
+            When(
+                responding
+                & Q(sla_next_response_breached=False, next_response_due_at__isnull=False),
+                then=F("next_response_due_at"),
+            ),
+            default=none,
+        ),
+        Case(
+            When(
+                Q(status__in=OPEN_STATUSES, sla_resolution_breached=False)
+                & Q(resolution_due_at__isnull=False),
+                then=F("resolution_due_at"),
+            ),
+            default=none,
+        ),
+        output_field=DateTimeField(),
+    )
 
 
 def _clock(rule: Rule, now: dt.datetime) -> _Clock | None:
@@ -66,9 +114,7 @@ def _clock(rule: Rule, now: dt.datetime) -> _Clock | None:
         )
     if rule.trigger == Trigger.HOURS_UNTIL_SLA_BREACH:
         return _Clock(
-            base.annotate(
-                due=Least("first_response_due_at", "next_response_due_at", "resolution_due_at")
-            ).filter(due__gt=now, due__lte=now + threshold),
+            base.annotate(due=_sla_running_due()).filter(due__gt=now, due__lte=now + threshold),
             Q(clock_at=OuterRef("due")),
             lambda t: f"time:sla:{t.due.isoformat()}",
             lambda t: t.due,
@@ -94,8 +140,18 @@ def _clock(rule: Rule, now: dt.datetime) -> _Clock | None:
     return None
 
 
+def rule_due_ticket_ids(*, rule: Rule, ticket_ids: list[int], now: dt.datetime) -> set[int]:
+    """Which of `ticket_ids` have crossed the time rule's threshold at `now`, fired or not."""
+    clock = _clock(rule, now)
+    if clock is None:
+        return set()
+    return set(clock.tickets.filter(pk__in=ticket_ids).values_list("pk", flat=True))
+
+
 def _cursor_key(rule: Rule) -> str:
-    return f"automations:sweep-cursor:{rule.pk}"
+    # Keyed by the row's creation too: a rule that reuses an id (a restored or recreated
+    # database, as every test run is) must not inherit another rule's place in the walk.
+    return f"automations:sweep-cursor:{rule.pk}:{rule.created_at.timestamp():.6f}"
 
 
 def _due_tickets(rule: Rule, clock: _Clock, batch: int) -> list[Ticket]:
