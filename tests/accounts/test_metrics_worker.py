@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,9 +45,12 @@ def wait_for(check: Callable[[], object], timeout: float = 30.0, step: float = 0
 
 
 def recompute_runs(log: Path) -> int:
-    return log.read_text().count("Task accounts.recompute_metrics[") - log.read_text().count(
-        "raised"
-    )
+    """Recomputes the worker finished: one "succeeded" line each.
+
+    (Each run also logs a "received" line: counting every mention of the task counted
+    each run twice.)
+    """
+    return len(re.findall(r"Task accounts\.recompute_metrics\[[^\]]+\] succeeded", log.read_text()))
 
 
 def test_a_reply_updates_the_account_metrics_within_seconds(celery_worker, agent, tmp_path):
@@ -92,7 +96,7 @@ def test_a_burst_of_1000_changes_makes_a_handful_of_recomputes(celery_worker, tm
         f"burst: 1000 events in {sent_in:.2f}s -> {runs} recomputes, current after "
         f"{current_after:.2f}s"
     )
-    assert 1 <= runs <= 10
+    assert 1 <= runs <= 5
 
 
 def _redis(port: str, directory: str) -> None:
