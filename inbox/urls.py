@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .email import views as mail_views
 
 app_name = "inbox"
 
@@ -21,6 +22,11 @@ urlpatterns = [
         "tickets/<int:number>/attachments/<int:attachment_id>/",
         views.attachment_download_view,
         name="attachment",
+    ),
+    path(
+        "tickets/<int:number>/attachments/<int:attachment_id>/inline/",
+        mail_views.attachment_inline_view,
+        name="attachment_inline",
     ),
     path("tickets/<int:number>/presence/", views.ticket_presence_view, name="presence"),
     path(

@@ -42,6 +42,7 @@ ROUTES = [
     ("get", "/tickets/{n}/presence/", {}),
     ("post", "/tickets/{n}/presence/", {"typing": "1"}),
     ("get", "/tickets/{n}/attachments/{attachment}/", {}),
+    ("get", "/tickets/{n}/attachments/{attachment}/inline/", {}),
     ("get", "/tickets/{n}/handoffs/", {}),
     ("post", "/tickets/{n}/handoffs/", {"reason": "churn_risk", "target": "", "note": "Help"}),
     ("post", "/tickets/{n}/follow/", {}),
