@@ -192,6 +192,9 @@ EMAIL_ACK_WINDOW_SECONDS = env.int("EMAIL_ACK_WINDOW_SECONDS", default=24 * 3600
 EMAIL_TRUSTED_AUTHSERV_IDS = env.list("EMAIL_TRUSTED_AUTHSERV_IDS", default=[])
 # Key for the per-mailbox tokens of the HTTP inbound hook; empty means SECRET_KEY.
 INBOUND_MAIL_SECRET = env("INBOUND_MAIL_SECRET", default="")
+# PEM file of the CA (or self-signed certificate) the IMAP poller trusts instead of the
+# system store, for mail servers with a private CA; TLS is verified either way.
+IMAP_CA_FILE = env("IMAP_CA_FILE", default="")
 
 # --- Security (secure unless DEBUG) ----------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

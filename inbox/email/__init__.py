@@ -18,5 +18,6 @@ token for participants), `quotes` (fold quoted history and signatures), `ingest`
 `views` (HTTP hook). Outbound mail lives in `inbox/outbound.py`.
 
 Settings: ATTACHMENT_MAX_BYTES, EMAIL_MAX_MESSAGE_BYTES, EMAIL_SENDER_TICKET_LIMIT /
-_WINDOW_SECONDS, EMAIL_ACK_WINDOW_SECONDS, EMAIL_TRUSTED_AUTHSERV_IDS, INBOUND_MAIL_SECRET.
+_WINDOW_SECONDS, EMAIL_ACK_WINDOW_SECONDS, EMAIL_TRUSTED_AUTHSERV_IDS, INBOUND_MAIL_SECRET,
+IMAP_CA_FILE (the CA the IMAP poller trusts over TLS instead of the system store).
 """

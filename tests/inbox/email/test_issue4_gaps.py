@@ -14,8 +14,13 @@ from email.message import EmailMessage
 
 import pytest
 
+from helpdesk.models import Mailbox
+from inbox.email.imap import mailbox_poll
 from inbox.email.ingest import email_ingest
-from inbox.models import Attachment, Message, Ticket
+from inbox.models import Attachment, InboundEmail, Message, Ticket
+from tests.helpdesk.factories import MailboxFactory
+
+from .conftest import Dovecot, build_mail, free_port
 
 
 def _png(width: int = 3, height: int = 2) -> bytes:
@@ -215,3 +220,201 @@ def test_inline_images_cost_no_extra_queries(client, agent, mailbox):
 
     assert len([s for s in _img_sources(page) if s.endswith("/inline/")]) == 6
     assert len(six_mails.captured_queries) == len(one_mail.captured_queries)
+
+
+# --- IMAP over TLS ------------------------------------------------------------------------
+
+DOVECOT_TLS_CONF = """
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = required
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain
+default_login_user = dovenull
+default_internal_user = dovecot
+default_internal_group = dovecot
+mail_location = maildir:{root}/mail/%u
+first_valid_uid = 1
+first_valid_gid = 1
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={root}/home/%u
+}}
+service imap-login {{
+  # Implicit TLS only: nothing on this server speaks IMAP in the clear.
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {port}
+    ssl = yes
+  }}
+}}
+"""
+
+
+class DovecotTLS(Dovecot):
+    """The conftest's Dovecot helper, talking IMAPS and trusting the test's certificate."""
+
+    def __init__(self, root, port: int, cafile: str) -> None:
+        super().__init__(root, port)
+        self.cafile = cafile
+
+    def client(self):
+        import imaplib
+        import ssl
+
+        context = ssl.create_default_context(cafile=self.cafile)
+        client = imaplib.IMAP4_SSL(self.host, self.port, ssl_context=context, timeout=10)
+        client.login(self.user, self.password)
+        client.select("INBOX")
+        return client
+
+
+@pytest.fixture
+def dovecot_tls():
+    """A real Dovecot serving IMAPS only, with a self-signed certificate made right now.
+
+    The certificate names 127.0.0.1 (and nothing else), so connecting as "localhost"
+    must fail host-name verification.
+    """
+    import shutil
+    import socket
+    import ssl
+    import subprocess
+    import tempfile
+    import time
+    from pathlib import Path
+
+    if not Path("/usr/sbin/dovecot").exists():
+        pytest.fail("dovecot is not installed (apt-get install dovecot-imapd)")
+    root = Path(tempfile.mkdtemp(prefix="tandem-dovecot-tls-"))
+    root.chmod(0o755)
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem"),
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    port = free_port()
+    server = DovecotTLS(root, port, cafile=str(root / "cert.pem"))
+    (root / "dovecot.conf").write_text(DOVECOT_TLS_CONF.format(root=root, port=port))
+    (root / "passwd").write_text(f"{server.user}:{{PLAIN}}{server.password}::::::\n")
+    for sub in ("mail", "home"):
+        (root / sub).mkdir()
+        shutil.chown(root / sub, "dovecot", "dovecot")
+    process = subprocess.Popen(
+        ["/usr/sbin/dovecot", "-F", "-c", str(root / "dovecot.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    context = ssl.create_default_context(cafile=server.cafile)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with (
+                    socket.create_connection(("127.0.0.1", port), timeout=1) as raw_sock,
+                    context.wrap_socket(raw_sock, server_hostname="127.0.0.1") as sock,
+                ):
+                    if sock.recv(100).startswith(b"* OK"):
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
+                pytest.fail(f"dovecot (TLS) did not start: {log}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def imaps_mailbox(support_team, dovecot_tls):
+    return MailboxFactory(
+        name="Support",
+        email="support@tandem.example",
+        team=support_team,
+        imap_host=dovecot_tls.host,
+        imap_port=dovecot_tls.port,
+        imap_user=dovecot_tls.user,
+        imap_password=dovecot_tls.password,
+        imap_use_tls=True,
+    )
+
+
+@pytest.mark.django_db
+def test_poll_over_imaps_trusting_the_servers_certificate(settings, dovecot_tls, imaps_mailbox):
+    import imaplib
+
+    settings.IMAP_CA_FILE = dovecot_tls.cafile
+    dovecot_tls.append(
+        build_mail(message_id="<tls-1@acme.example>", subject="Over TLS 1"),
+        build_mail(message_id="<tls-2@acme.example>", subject="Over TLS 2"),
+    )
+    # The port speaks TLS only: a client in the clear gets no IMAP greeting.
+    with pytest.raises((imaplib.IMAP4.error, OSError, EOFError)):
+        imaplib.IMAP4(dovecot_tls.host, dovecot_tls.port, timeout=3)
+
+    result = mailbox_poll(mailbox_id=imaps_mailbox.pk)
+
+    assert (result.fetched, result.stored, result.error) == (2, 2, "")
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Over TLS 1", "Over TLS 2"]
+    assert all("\\Seen" in flags for flags in dovecot_tls.flags().values())
+    imaps_mailbox.refresh_from_db()
+    assert (imaps_mailbox.imap_last_uid, imaps_mailbox.last_poll_error) == (2, "")
+    # Polling again over TLS finds nothing new and stores nothing twice.
+    assert mailbox_poll(mailbox_id=imaps_mailbox.pk).fetched == 0
+    assert Message.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_imaps_refuses_a_certificate_nobody_trusts(settings, dovecot_tls, imaps_mailbox):
+    settings.IMAP_CA_FILE = ""  # the system store: it does not know our self-signed cert
+    dovecot_tls.append(build_mail(message_id="<tls-untrusted@acme.example>"))
+
+    result = mailbox_poll(mailbox_id=imaps_mailbox.pk)
+
+    assert result.stored == 0
+    assert "CERTIFICATE_VERIFY_FAILED" in result.error
+    imaps_mailbox.refresh_from_db()
+    assert "CERTIFICATE_VERIFY_FAILED" in imaps_mailbox.last_poll_error
+    assert dovecot_tls.password not in imaps_mailbox.last_poll_error
+    assert not InboundEmail.objects.exists()
+    # Nothing was fetched, so nothing is marked done on the server either.
+    assert not any("\\Seen" in flags for flags in dovecot_tls.flags().values())
+
+
+@pytest.mark.django_db
+def test_imaps_checks_the_host_name(settings, dovecot_tls, imaps_mailbox):
+    settings.IMAP_CA_FILE = dovecot_tls.cafile
+    dovecot_tls.append(build_mail(message_id="<tls-hostname@acme.example>"))
+    # Same server, but reached as "localhost": the certificate only names 127.0.0.1.
+    Mailbox.objects.filter(pk=imaps_mailbox.pk).update(imap_host="localhost")
+
+    result = mailbox_poll(mailbox_id=imaps_mailbox.pk)
+
+    assert result.stored == 0
+    assert "CERTIFICATE_VERIFY_FAILED" in result.error
+    assert "localhost" in result.error  # "Hostname mismatch, certificate is not valid for..."
+    assert not InboundEmail.objects.exists()
