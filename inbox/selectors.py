@@ -13,7 +13,7 @@ from django.contrib.postgres.search import SearchQuery
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist
 from django.db import connection
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -297,21 +297,56 @@ def _sort_key(sort: str) -> tuple[Any, bool]:
     return F("created_at"), True
 
 
-def _cursor_encode(value: dt.datetime, ticket_id: int) -> str:
-    raw = json.dumps([value.isoformat(), ticket_id]).encode()
+def _cursor_encode(value: dt.datetime, ticket_id: int, rank: bool | None = None) -> str:
+    position: list[Any] = [value.isoformat(), ticket_id]
+    if rank is not None:
+        position.append(bool(rank))
+    raw = json.dumps(position).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _cursor_decode(cursor: str) -> tuple[dt.datetime, int] | None:
+def _cursor_decode(cursor: str) -> tuple[dt.datetime, int, bool | None] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, ticket_id = json.loads(raw)
+        value, ticket_id, *rest = json.loads(raw)
         parsed = dt.datetime.fromisoformat(value)
-        if parsed.tzinfo is None or not isinstance(ticket_id, int):
+        rank = rest[0] if rest else None
+        if (
+            parsed.tzinfo is None
+            or not isinstance(ticket_id, int)
+            or len(rest) > 1
+            or (rank is not None and not isinstance(rank, bool))
+        ):
             return None
     except (ValueError, TypeError, json.JSONDecodeError):
         return None
-    return parsed, ticket_id
+    return parsed, ticket_id, rank
+
+
+def _mentions_order(*, user: User, team_ids: list[int]) -> tuple[Any, Any]:
+    """The Mentions view's keys: an unread mention of me first, then the newest mention.
+
+    Unread = I still have an unread "mentioned" notification on the ticket; newest = the
+    latest note on the ticket that mentions me or one of my teams.
+    """
+    from notes.models import Mention, Notification, NotificationKind
+
+    unread = Exists(
+        Notification.objects.filter(
+            recipient=user,
+            kind=NotificationKind.MENTIONED,
+            read_at__isnull=True,
+            ticket_id=OuterRef("pk"),
+        )
+    )
+    latest = Subquery(
+        Mention.objects.filter(
+            Q(user=user) | Q(team_id__in=team_ids), note__ticket_id=OuterRef("pk")
+        )
+        .order_by("-note__created_at")
+        .values("note__created_at")[:1]
+    )
+    return unread, Coalesce(latest, Value(FAR_PAST))
 
 
 @dataclass
@@ -369,10 +404,22 @@ def ticket_list_for_inbox(
         # GIN index finds the matches and only those are sorted. A common term keeps the
         # date walk, which finds a page of matches after a few rows.
         expression = Coalesce("created_at", Value(FAR_PAST))
+    # The Mentions view's default order puts unread mentions first (a leading rank key).
+    ranked = filters.view == "mentions" and filters.sort == "newest"
+    if ranked:
+        rank, expression = _mentions_order(user=user, team_ids=team_ids)
+        queryset = queryset.annotate(mention_unread=rank)
     queryset = queryset.annotate(sort_value=expression)
     position = _cursor_decode(cursor) if cursor else None
-    if position is not None:
-        value, last_id = position
+    if position is not None and ranked:
+        value, last_id, was_unread = position
+        after = Q(sort_value__lt=value) | Q(sort_value=value, id__lt=last_id)
+        if was_unread is None or was_unread:
+            queryset = queryset.filter(Q(mention_unread=False) | (Q(mention_unread=True) & after))
+        else:
+            queryset = queryset.filter(Q(mention_unread=False) & after)
+    elif position is not None:
+        value, last_id, _rank = position
         if descending:
             queryset = queryset.filter(
                 Q(sort_value__lt=value) | Q(sort_value=value, id__lt=last_id)
@@ -382,6 +429,8 @@ def ticket_list_for_inbox(
                 Q(sort_value__gt=value) | Q(sort_value=value, id__gt=last_id)
             )
     order = ("-sort_value", "-id") if descending else ("sort_value", "id")
+    if ranked:
+        order = ("-mention_unread", *order)
     rows = list(
         queryset.select_related("requester", "account", "team", "assignee")
         .prefetch_related("tags")
@@ -393,7 +442,10 @@ def ticket_list_for_inbox(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = _cursor_encode(rows[-1].sort_value, rows[-1].pk)
+        last = rows[-1]
+        next_cursor = _cursor_encode(
+            last.sort_value, last.pk, last.mention_unread if ranked else None
+        )
     return TicketPage(tickets=rows, next_cursor=next_cursor, filters=filters)
 
 

@@ -181,6 +181,8 @@ def _ticket_row(ticket: object) -> SafeString:
         if ticket.snoozed_until
         else ""
     )
+    if getattr(ticket, "mention_unread", False):  # annotated by the Mentions view only
+        snoozed += mark_safe(' <span class="chip mention-unread">Unread mention</span>')
     if ticket.assignee:
         assignee = ticket.assignee.get_full_name() or ticket.assignee.username
     else:
