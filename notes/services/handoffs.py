@@ -1,8 +1,11 @@
 """Writes for handoffs between support and success: a small state machine.
 
 pending -> accepted | declined | cancelled (or cancelled by a transfer);
-accepted -> completed (returned to support, or transferred). Every step is a TicketEvent
-(kind handoff) and a notification; answering locks the handoff row.
+accepted -> completed (returned to support, or transferred).
+A return_to_support handoff has nothing after support takes the ticket back, so accepting
+it completes it, together with the escalation (or transfer) it answers: neither is left
+"accepted" once the ticket is support's again. Every step is a TicketEvent (kind handoff)
+and a notification; answering locks the handoff row.
 """
 
 from __future__ import annotations
@@ -211,12 +214,24 @@ def handoff_accept(*, handoff: Handoff, user: User) -> Handoff:
     _require_pending(handoff)
     if not _is_receiver(handoff, user):
         raise HandoffError("Only the person or team it was handed to can accept it.")
-    handoff.status = HandoffStatus.ACCEPTED
+    is_return = handoff.kind == HandoffKind.RETURN_TO_SUPPORT
+    handoff.status = HandoffStatus.COMPLETED if is_return else HandoffStatus.ACCEPTED
     handoff.responded_by, handoff.responded_at = user, timezone.now()
     handoff.save(update_fields=["status", "responded_by", "responded_at", "updated_at"])
+    completed: list[int] = []
+    if is_return:
+        # Support has the ticket back: the success side's accepted handoff is done too.
+        answered = Handoff.objects.select_for_update(of=("self",)).filter(
+            ticket=handoff.ticket,
+            status=HandoffStatus.ACCEPTED,
+            kind__in=[HandoffKind.ESCALATE_TO_SUCCESS, HandoffKind.TRANSFER],
+        )
+        completed = list(answered.values_list("pk", flat=True))
+        answered.update(status=HandoffStatus.COMPLETED, updated_at=timezone.now())
     ticket_assign(ticket=handoff.ticket, actor=user, assignee=user)
     follower_add(ticket=handoff.ticket, user=handoff.from_user)
-    _handoff_event(handoff=handoff, actor=user, action="accepted", by=user.pk)
+    extra = {"completed": completed} if is_return else {}
+    _handoff_event(handoff=handoff, actor=user, action="accepted", by=user.pk, **extra)
     notify(
         recipients=[handoff.from_user_id],
         kind=NotificationKind.HANDOFF_ACCEPTED,
@@ -306,6 +321,9 @@ def handoff_return(*, handoff: Handoff, user: User, note_markdown: str) -> Hando
 def handoff_transfer(*, handoff: Handoff, user: User, to_user: User, note_markdown: str) -> Handoff:
     """Pass the handoff to another success manager; returns the new pending handoff."""
     handoff = _lock_pending_state(handoff)
+    # Whatever its state: the kind alone rules it out (and says so, not "it is complete").
+    if handoff.kind == HandoffKind.RETURN_TO_SUPPORT:
+        raise HandoffError("A return to support cannot be transferred to success.")
     if handoff.status == HandoffStatus.PENDING:
         if not _is_receiver(handoff, user):
             raise HandoffError("Only the person or team it was handed to can transfer it.")
@@ -313,8 +331,6 @@ def handoff_transfer(*, handoff: Handoff, user: User, to_user: User, note_markdo
     else:
         _require_owner(handoff, user, "transfer")
         handoff.status = HandoffStatus.COMPLETED
-    if handoff.kind == HandoffKind.RETURN_TO_SUPPORT:
-        raise HandoffError("A return to support cannot be transferred to success.")
     if not (note_markdown or "").strip():
         raise HandoffError("A transfer needs a note for the next success manager.")
     _check_target(kind=HandoffKind.TRANSFER, to_user=to_user, to_team=None, actor=user)

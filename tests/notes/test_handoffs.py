@@ -213,7 +213,7 @@ def test_return_to_support_handoff_goes_to_the_ticket_team_and_its_refusals(
     ticket.refresh_from_db()
     back.refresh_from_db()
     assert ticket.assignee == agent
-    assert back.status == HandoffStatus.ACCEPTED
+    assert back.status == HandoffStatus.COMPLETED  # nothing follows a return
     assert Notification.objects.filter(
         recipient=success_manager, kind=NotificationKind.HANDOFF_ACCEPTED, handoff=back
     ).exists()
@@ -222,7 +222,7 @@ def test_return_to_support_handoff_goes_to_the_ticket_team_and_its_refusals(
     with pytest.raises(HandoffError, match="cannot be transferred to success"):
         handoff_transfer(handoff=back, user=agent, to_user=second_csm, note_markdown="x")
     back.refresh_from_db()
-    assert back.status == HandoffStatus.ACCEPTED  # the refusals changed nothing
+    assert back.status == HandoffStatus.COMPLETED  # the refusals changed nothing
     assert handoff_actions(ticket) == ["requested", "accepted", "requested", "accepted"]
 
 

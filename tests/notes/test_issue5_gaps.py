@@ -15,9 +15,19 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from inbox.models import EventKind, TicketEvent
 from inbox.selectors import TicketFilters, ticket_list_for_inbox
-from notes.models import Notification
-from notes.services import note_create, notification_mark_read
+from notes.models import Handoff, HandoffKind, HandoffStatus, Notification
+from notes.services import (
+    HandoffError,
+    handoff_accept,
+    handoff_create,
+    handoff_decline,
+    handoff_return,
+    handoff_transfer,
+    note_create,
+    notification_mark_read,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -156,3 +166,117 @@ def test_other_sorts_of_the_mentions_view_are_left_alone(client, agent, mentione
     html = client.get("/inbox/?view=mentions&sort=oldest").content.decode()
 
     assert _row_numbers(html) == [first.number, second.number, third.number]
+
+
+# --- return to support: no handoff stays "accepted" ----------------------------------------
+
+
+@pytest.fixture
+def accepted_escalation(ticket, agent, success_manager):
+    handoff = handoff_create(
+        ticket=ticket, from_user=agent, reason="churn_risk", note_markdown="They may leave."
+    )
+    return handoff_accept(handoff=handoff, user=success_manager)
+
+
+def _statuses(ticket) -> dict[str, str]:
+    return dict(Handoff.objects.filter(ticket=ticket).values_list("kind", "status"))
+
+
+def test_return_action_completes_the_escalation(
+    ticket, agent, success_manager, accepted_escalation
+):
+    handoff_return(
+        handoff=accepted_escalation, user=success_manager, note_markdown="Saved; over to you"
+    )
+
+    assert _statuses(ticket) == {HandoffKind.ESCALATE_TO_SUCCESS: HandoffStatus.COMPLETED}
+    ticket.refresh_from_db()
+    assert ticket.assignee == agent
+
+
+def test_accepted_return_to_support_completes_itself_and_the_escalation(
+    client, ticket, agent, success_manager, accepted_escalation
+):
+    back = handoff_create(
+        ticket=ticket,
+        from_user=success_manager,
+        kind=HandoffKind.RETURN_TO_SUPPORT,
+        reason="renewal_risk",
+        note_markdown="Renewal signed; the bug is yours again",
+    )
+    # Until support takes it back, the success manager still owns the escalation.
+    assert _statuses(ticket) == {
+        HandoffKind.ESCALATE_TO_SUCCESS: HandoffStatus.ACCEPTED,
+        HandoffKind.RETURN_TO_SUPPORT: HandoffStatus.PENDING,
+    }
+
+    handoff_accept(handoff=back, user=agent)
+
+    assert _statuses(ticket) == {
+        HandoffKind.ESCALATE_TO_SUCCESS: HandoffStatus.COMPLETED,
+        HandoffKind.RETURN_TO_SUPPORT: HandoffStatus.COMPLETED,
+    }
+    ticket.refresh_from_db()
+    assert ticket.assignee == agent
+    event = TicketEvent.objects.filter(ticket=ticket, kind=EventKind.HANDOFF).latest("id")
+    assert event.data["completed"] == [accepted_escalation.pk]
+    # Nothing is left to return or transfer: the success manager's page offers no action.
+    with pytest.raises(HandoffError):
+        handoff_return(handoff=accepted_escalation, user=success_manager, note_markdown="x")
+    client.force_login(success_manager)
+    page = client.get(ticket.get_absolute_url()).content.decode()
+    assert f"/handoffs/{accepted_escalation.pk}/return" not in page
+    # And a new escalation may start, since none is pending or in progress.
+    again = handoff_create(
+        ticket=ticket, from_user=agent, reason="expansion", note_markdown="They want more seats"
+    )
+    assert again.status == HandoffStatus.PENDING
+
+
+def test_declined_return_leaves_the_escalation_with_success(
+    ticket, agent, success_manager, accepted_escalation
+):
+    back = handoff_create(
+        ticket=ticket,
+        from_user=success_manager,
+        kind=HandoffKind.RETURN_TO_SUPPORT,
+        reason="renewal_risk",
+        note_markdown="Yours again?",
+    )
+
+    handoff_decline(handoff=back, user=agent, reason="Still a renewal question")
+
+    assert _statuses(ticket) == {
+        HandoffKind.ESCALATE_TO_SUCCESS: HandoffStatus.ACCEPTED,
+        HandoffKind.RETURN_TO_SUPPORT: HandoffStatus.DECLINED,
+    }
+    ticket.refresh_from_db()
+    assert ticket.assignee == success_manager
+
+
+def test_return_after_a_transfer_completes_the_transfer(
+    ticket, agent, success_manager, make_user, success_team, accepted_escalation
+):
+    from helpdesk.models import Role
+    from tests.helpdesk.factories import MembershipFactory
+
+    sue = make_user(Role.SUCCESS, username="sue")
+    MembershipFactory(team=success_team, user=sue)
+    transfer = handoff_transfer(
+        handoff=accepted_escalation, user=success_manager, to_user=sue, note_markdown="Sue knows"
+    )
+    handoff_accept(handoff=transfer, user=sue)
+    back = handoff_create(
+        ticket=ticket,
+        from_user=sue,
+        kind=HandoffKind.RETURN_TO_SUPPORT,
+        reason="renewal_risk",
+        note_markdown="Done on our side",
+    )
+
+    handoff_accept(handoff=back, user=agent)
+
+    assert set(Handoff.objects.filter(ticket=ticket).values_list("status", flat=True)) == {
+        HandoffStatus.COMPLETED
+    }
