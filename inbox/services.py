@@ -25,7 +25,7 @@ from helpdesk.business_hours import (
     business_seconds_between,
     schedule_from_model,
 )
-from helpdesk.models import AutoAssign, Macro, Mailbox, Priority, Role, Team, User
+from helpdesk.models import AutoAssign, Macro, Mailbox, Membership, Priority, Role, Team, User
 from notes.models import NotificationKind
 from notes.notify import notify
 
@@ -746,6 +746,20 @@ SLA_RESPONSE_STATUSES = (Status.NEW, Status.OPEN)
 SLA_SWEEP_BATCH = 500
 
 
+def _sla_recipient_ids(ticket: Ticket) -> list[int]:
+    """Who hears about the ticket's SLA: its assignee, else every member of its team.
+
+    An unassigned ticket is the one most at risk; warning nobody would let it breach.
+    """
+    if ticket.assignee_id:
+        return [ticket.assignee_id]
+    if ticket.team_id:
+        return list(
+            Membership.objects.filter(team_id=ticket.team_id).values_list("user_id", flat=True)
+        )
+    return []
+
+
 def sla_breach_candidates_q(*, now: datetime) -> Q:
     return (
         Q(
@@ -813,7 +827,7 @@ def ticket_sla_check(*, ticket_id: int, now: datetime | None = None) -> list[str
     )
     labels = ", ".join(name.replace("_", " ") for name in breached)
     notify(
-        recipients=[ticket.assignee_id] if ticket.assignee_id else [],
+        recipients=_sla_recipient_ids(ticket),
         kind=NotificationKind.SLA_BREACHED,
         ticket=ticket,
         text=f"#{ticket.number} breached its SLA ({labels})",
@@ -871,7 +885,9 @@ def sla_warning_candidates_q(*, now: datetime, until: datetime) -> Q:
 
 @transaction.atomic
 def ticket_sla_warn(*, ticket_id: int, now: datetime, until: datetime) -> list[str]:
-    """Warn the assignee about clocks due before `until`, once per clock; return them.
+    """Warn the assignee (or the team) about clocks due before `until`, once per clock.
+
+    Returns the clocks warned about.
 
     A clock is its name and due time: the sla_warning events are the record, so a clock
     that restarts (a new customer message) or moves (a priority change) warns again.
@@ -908,7 +924,7 @@ def ticket_sla_warn(*, ticket_id: int, now: datetime, until: datetime) -> list[s
     minutes = max(1, round((due_soon[clocks[0]] - now).total_seconds() / 60))
     labels = ", ".join(name.replace("_", " ") for name in clocks)
     notify(
-        recipients=[ticket.assignee_id] if ticket.assignee_id else [],
+        recipients=_sla_recipient_ids(ticket),
         kind=NotificationKind.SLA_WARNING,
         ticket=ticket,
         text=f"#{ticket.number} is about to breach its SLA ({labels}) in {minutes} min",

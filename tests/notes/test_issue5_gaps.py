@@ -280,3 +280,95 @@ def test_return_after_a_transfer_completes_the_transfer(
     assert set(Handoff.objects.filter(ticket=ticket).values_list("status", flat=True)) == {
         HandoffStatus.COMPLETED
     }
+
+
+# --- SLA warnings and breaches of an unassigned ticket reach its team -----------------------
+
+
+@pytest.fixture
+def sla_crew(make_user):
+    """A support team with an SLA policy (2 h first response), three members, one inactive."""
+    from helpdesk.models import Role
+    from tests.helpdesk.factories import MembershipFactory
+    from tests.inbox.test_workflow_services import sla_team
+
+    team = sla_team(with_hours=False)
+    members = [make_user(Role.AGENT, username=f"crew{i}") for i in range(3)]
+    gone = make_user(Role.AGENT, username="gone", is_active=False)
+    for user in [*members, gone]:
+        MembershipFactory(team=team, user=user)
+    outsider = make_user(Role.AGENT, username="outsider")
+    return team, members, gone, outsider
+
+
+def _sla_notified(kind: str) -> set[str]:
+    return set(Notification.objects.filter(kind=kind).values_list("recipient__username", flat=True))
+
+
+def test_sla_warning_on_an_unassigned_ticket_notifies_the_team(client, sla_crew):
+    from inbox.services import sla_sweep
+    from tests.inbox.inbox_helpers import new_ticket
+
+    team, members, _gone, _outsider = sla_crew
+    now = timezone.now()
+    ticket = new_ticket(team=team, created_at=now - timedelta(minutes=100))  # due in 20 min
+
+    assert sla_sweep(now=now) == 0  # a warning, not a breach
+    sla_sweep(now=now + timedelta(minutes=1))  # once per clock
+
+    assert _sla_notified("sla_warning") == {"crew0", "crew1", "crew2"}
+    assert Notification.objects.filter(kind="sla_warning").count() == 3
+    [event] = TicketEvent.objects.filter(ticket=ticket, kind=EventKind.SLA_WARNING)
+    warning = Notification.objects.filter(recipient=members[0], kind="sla_warning").get()
+    assert warning.text == f"#{ticket.number} is about to breach its SLA (first response) in 20 min"
+    assert warning.target_url == f"/tickets/{ticket.number}/#event-{event.pk}"
+    client.force_login(members[1])
+    assert warning.text in client.get("/notifications/").content.decode()
+
+
+def test_sla_breach_on_an_unassigned_ticket_notifies_the_team(sla_crew):
+    from inbox.services import sla_sweep
+    from tests.inbox.inbox_helpers import new_ticket
+
+    team, _members, _gone, _outsider = sla_crew
+    new_ticket(team=team, created_at=timezone.now() - timedelta(hours=3))
+
+    assert sla_sweep() == 1
+    assert sla_sweep() == 0
+
+    assert _sla_notified("sla_breached") == {"crew0", "crew1", "crew2"}
+    assert Notification.objects.filter(kind="sla_breached").count() == 3
+
+
+def test_an_assigned_ticket_still_warns_only_its_assignee(sla_crew):
+    from inbox.services import sla_sweep, ticket_assign
+    from tests.inbox.inbox_helpers import new_ticket
+
+    team, members, _gone, _outsider = sla_crew
+    now = timezone.now()
+    ticket = new_ticket(team=team, created_at=now - timedelta(minutes=100))
+    ticket_assign(ticket=ticket, actor=None, assignee=members[2])
+
+    sla_sweep(now=now)
+    sla_sweep(now=now + timedelta(minutes=21))
+
+    assert _sla_notified("sla_warning") == {"crew2"}
+    assert _sla_notified("sla_breached") == {"crew2"}
+
+
+def test_an_unassigned_ticket_without_a_team_warns_nobody_but_is_recorded(sla_crew):
+    from helpdesk.models import SLAPolicy
+    from inbox.models import Ticket
+    from inbox.services import sla_sweep
+    from tests.inbox.inbox_helpers import new_ticket
+
+    team, _members, _gone, _outsider = sla_crew
+    now = timezone.now()
+    ticket = new_ticket(team=team, created_at=now - timedelta(minutes=100))
+    Ticket.objects.filter(pk=ticket.pk).update(team=None)  # its team was deleted meanwhile
+    assert SLAPolicy.objects.exists()
+
+    sla_sweep(now=now)
+
+    assert TicketEvent.objects.filter(ticket=ticket, kind=EventKind.SLA_WARNING).exists()
+    assert not Notification.objects.filter(kind="sla_warning").exists()
