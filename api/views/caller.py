@@ -16,6 +16,7 @@ from notes.models import Notification
 from .. import serializers as s
 from .. import services
 from ..filters import NotificationFilter
+from ..idempotency import idempotent
 from .common import StrictQueryMixin
 
 # --- the caller ---------------------------------------------------------------------------
@@ -41,6 +42,7 @@ class NotificationViewSet(StrictQueryMixin, viewsets.GenericViewSet):
 
     @extend_schema(summary="Mark the notification read", request=None)
     @action(detail=True, methods=["post"], filterset_class=None)
+    @idempotent
     def read(self, request: Request, pk: str) -> Response:
         try:
             notification = self.get_queryset().get(pk=int(pk))

@@ -15,13 +15,14 @@ from rest_framework.response import Response
 
 from accounts.services import contact_get_or_create
 from helpdesk.models import Priority
-from inbox.models import Channel, Message, Ticket
+from inbox.models import Channel, Message, Ticket, TicketAccess
 from inbox.selectors import ticket_visible_queryset
 from inbox.services import (
     InboundContent,
     reply_create,
     ticket_assign,
     ticket_create,
+    ticket_grant_access,
     ticket_set_priority,
     ticket_set_status,
     ticket_set_tags,
@@ -110,6 +111,15 @@ class TicketViewSet(StrictQueryMixin, viewsets.GenericViewSet):
                 tags=values.get("tags") or (),
                 created_by=request.user,
             )
+            # The creator may read what they opened, also outside their usual scope (an
+            # agent logging a call for another team); else the 201 body is the last they see.
+            if not ticket_visible_queryset(user=request.user).filter(pk=ticket.pk).exists():
+                ticket_grant_access(
+                    ticket=ticket,
+                    user=request.user,
+                    reason=TicketAccess.Reason.GRANTED,
+                    granted_by=request.user,
+                )
         return self._ticket_response(ticket, status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, number: str) -> Response:
@@ -137,6 +147,7 @@ class TicketViewSet(StrictQueryMixin, viewsets.GenericViewSet):
         responses=s.TicketSerializer,
     )
     @action(detail=True, methods=["post"])
+    @idempotent  # a retry replays the first answer (not a 409 naming the caller's own take)
     def take(self, request: Request, number: str) -> Response:
         ticket = ticket_take(ticket=visible_ticket(request, number), user=request.user)
         return self._ticket_response(ticket)
@@ -290,6 +301,7 @@ class HandoffViewSet(viewsets.GenericViewSet):
 
     @extend_schema(summary="Accept the handoff (ownership moves)", request=None)
     @action(detail=True, methods=["post"])
+    @idempotent  # a retried answer replays the first one instead of a 409
     def accept(self, request: Request, pk: str) -> Response:
         handoff = self._handoff(pk)
         handoff_accept = handoff_service("handoff_accept")
@@ -298,6 +310,7 @@ class HandoffViewSet(viewsets.GenericViewSet):
 
     @extend_schema(summary="Decline the handoff with a reason", request=s.HandoffDeclineSerializer)
     @action(detail=True, methods=["post"])
+    @idempotent  # a retried answer replays the first one instead of a 409
     def decline(self, request: Request, pk: str) -> Response:
         handoff = self._handoff(pk)
         data = s.HandoffDeclineSerializer(data=request.data)
@@ -310,6 +323,7 @@ class HandoffViewSet(viewsets.GenericViewSet):
 
     @extend_schema(summary="Return the ticket to the sender", request=s.HandoffReturnSerializer)
     @action(detail=True, methods=["post"], url_path="return", url_name="return")
+    @idempotent  # a retried answer replays the first one instead of a 409
     def return_(self, request: Request, pk: str) -> Response:
         handoff = self._handoff(pk)
         data = s.HandoffReturnSerializer(data=request.data)
