@@ -6,12 +6,11 @@ import datetime as dt
 
 from django import template
 from django.utils import timezone
-from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from inbox.models import OPEN_STATUSES, EventKind, Status
-from inbox.selectors import COUNT_CAP
+from inbox.selectors import COUNT_CAP, TicketRow
 
 register = template.Library()
 
@@ -162,63 +161,44 @@ def urlencode_dict(params: dict) -> str:
 
 
 def _when(value: dt.datetime | None) -> str:
-    return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "—"
+    # strftime, not date_format: localized formatting was a fifth of the list's row time.
+    return f"{timezone.localtime(value):%b %-d, %Y, %H:%M}" if value else "—"
 
 
-def _ticket_row(ticket: object) -> SafeString:
-    url = ticket.get_absolute_url()
-    tags = format_html_join(
-        "", '<span class="tag">{}</span>', ((t.name,) for t in ticket.tags.all())
-    )
-    team = format_html('<span class="muted">{}</span>', ticket.team.name) if ticket.team else ""
-    requester = ticket.requester
-    account = ticket.account.name if ticket.account else requester.email
+def _ticket_row(ticket: TicketRow) -> str:
+    """One row; every value from the database goes through escape()."""
+    url = escape(ticket.get_absolute_url())
+    tags = "".join(f'<span class="tag">{escape(name)}</span>' for name in ticket.tag_names)
+    team = f'<span class="muted">{escape(ticket.team_name)}</span>' if ticket.team_name else ""
+    account = ticket.account_name if ticket.account_name is not None else ticket.requester_email
     snoozed = (
-        format_html(
-            ' <span class="chip" title="Snoozed until {}">Snoozed</span>',
-            _when(ticket.snoozed_until),
-        )
+        f' <span class="chip" title="Snoozed until {_when(ticket.snoozed_until)}">Snoozed</span>'
         if ticket.snoozed_until
         else ""
     )
-    if getattr(ticket, "mention_unread", False):  # annotated by the Mentions view only
-        snoozed += mark_safe(' <span class="chip mention-unread">Unread mention</span>')
-    if ticket.assignee:
-        assignee = ticket.assignee.get_full_name() or ticket.assignee.username
-    else:
-        assignee = mark_safe('<span class="muted">Unassigned</span>')
-    return format_html(
-        '<tr class="row{}" data-href="{}" data-number="{}">'
-        '<td class="sel"><input type="checkbox" name="tickets" value="{}" '
-        'aria-label="Select #{}"></td>'
-        '<td class="subject"><a href="{}" class="ticket-link"><span class="num">#{}</span> {}</a>'
-        '<div class="sub"><span class="prio prio-{}">{}</span> {} {}</div></td>'
-        '<td class="requester"><div>{}</div><div class="sub muted">{}</div></td>'
-        '<td><span class="status status-{}">{}</span>{}</td>'
-        '<td class="assignee">{}</td><td>{}</td>'
-        '<td class="age muted" title="Opened {}; customer last wrote {}">{}</td></tr>\n',
-        " is-new" if ticket.status == Status.NEW else "",
-        url,
-        ticket.number,
-        ticket.number,
-        ticket.number,
-        url,
-        ticket.number,
-        ticket.subject,
-        ticket.priority,
-        ticket.get_priority_display(),
-        team,
-        tags,
-        requester.name or requester.email,
-        account,
-        ticket.status,
-        ticket.get_status_display(),
-        snoozed,
-        assignee,
-        sla_badge(ticket),
-        _when(ticket.created_at),
-        _when(ticket.last_customer_message_at),
-        short_age(ticket.created_at),
+    if ticket.mention_unread:  # set by the Mentions view only
+        snoozed += ' <span class="chip mention-unread">Unread mention</span>'
+    assignee = ticket.assignee_display
+    assignee_html = escape(assignee) if assignee else '<span class="muted">Unassigned</span>'
+    number = ticket.number
+    status = escape(ticket.status)
+    priority = escape(ticket.priority)
+    return (
+        f'<tr class="row{" is-new" if ticket.status == Status.NEW else ""}" data-href="{url}"'
+        f' data-number="{number}">'
+        f'<td class="sel"><input type="checkbox" name="tickets" value="{number}" '
+        f'aria-label="Select #{number}"></td>'
+        f'<td class="subject"><a href="{url}" class="ticket-link"><span class="num">#{number}'
+        f"</span> {escape(ticket.subject)}</a>"
+        f'<div class="sub"><span class="prio prio-{priority}">'
+        f"{escape(ticket.get_priority_display())}</span> {team} {tags}</div></td>"
+        f'<td class="requester"><div>{escape(ticket.requester_name or ticket.requester_email)}'
+        f'</div><div class="sub muted">{escape(account)}</div></td>'
+        f'<td><span class="status status-{status}">{escape(ticket.get_status_display())}'
+        f"</span>{snoozed}</td>"
+        f'<td class="assignee">{assignee_html}</td><td>{sla_badge(ticket)}</td>'
+        f'<td class="age muted" title="Opened {_when(ticket.created_at)}; customer last wrote'
+        f' {_when(ticket.last_customer_message_at)}">{short_age(ticket.created_at)}</td></tr>\n'
     )
 
 
@@ -226,5 +206,5 @@ def _ticket_row(ticket: object) -> SafeString:
 def ticket_rows(tickets: list) -> SafeString:
     """The inbox rows, built in Python: the list's hot path (a template loop over fifty rows
     was half of the page's server time at a million tickets). Every value is escaped by
-    format_html, as the template would."""
+    escape(), as the template would."""
     return mark_safe("".join(_ticket_row(ticket) for ticket in tickets))
