@@ -237,8 +237,10 @@ def _search_q(q: str) -> Q:
     return Q(subject__icontains=q) | Q(requester__email__icontains=q) | Q(id__in=in_bodies)
 
 
-def _filtered(*, user: User, filters: TicketFilters, team_ids: list[int]) -> QuerySet[Ticket]:
-    now = timezone.now()
+def _filtered(
+    *, user: User, filters: TicketFilters, team_ids: list[int], now: dt.datetime | None = None
+) -> QuerySet[Ticket]:
+    now = now or timezone.now()
     queryset = ticket_visible_queryset(user=user).filter(
         _view_q(view=filters.view, user=user, team_ids=team_ids, now=now)
     )
@@ -600,15 +602,51 @@ def nav_counts_for_user(
     cached = cache.get(key)
     if cached is not None:
         return cached
-    counts = _nav_counts_query(user=user, saved_views=saved_views, team_ids=team_ids)
+    shape_key = f"{COUNT_CAP}:{teams_key}:{saved_key}"
+    counts = _nav_counts_query(
+        user=user, saved_views=saved_views, team_ids=team_ids, shape_key=shape_key
+    )
     cache.set(key, counts, NAV_COUNTS_TTL_SECONDS)
     return counts
 
 
+# Compiled nav-count SQL per user shape (user, role, teams, saved views). Compiling some
+# thirty querysets cost more Python than the counts cost SQL; only the clock changes
+# between two recounts, so it is kept as a slot in the parameters.
+_NAV_SQL_CACHE: dict[tuple, tuple[str, list[Any], list[str]]] = {}
+_NAV_SQL_CACHE_SIZE = 4096
+_NOW_SLOT = object()
+
+
 def _nav_counts_query(
-    *, user: User, saved_views: list[SavedView], team_ids: list[int]
+    *, user: User, saved_views: list[SavedView], team_ids: list[int], shape_key: str = ""
 ) -> dict[str, int]:
     now = timezone.now()
+    cache_key = (shape_key, user.pk, user.role, user.is_active, user.is_superuser)
+    cached = _NAV_SQL_CACHE.get(cache_key) if shape_key else None
+    if cached is None:
+        sql, params, keys = _nav_counts_sql(
+            user=user, saved_views=saved_views, team_ids=team_ids, now=now
+        )
+        # PostgreSQL receives datetimes as they are, so the clock is found by identity; a
+        # backend that converts them at compile time (SQLite) is simply not cached.
+        template = [_NOW_SLOT if param is now else param for param in params]
+        if shape_key and connection.vendor == "postgresql" and _NOW_SLOT in template:
+            if len(_NAV_SQL_CACHE) >= _NAV_SQL_CACHE_SIZE:
+                _NAV_SQL_CACHE.clear()
+            _NAV_SQL_CACHE[cache_key] = (sql, template, keys)
+    else:
+        sql, template, keys = cached
+        params = [now if param is _NOW_SLOT else param for param in template]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        values = cursor.fetchone()
+    return dict(zip(keys, values, strict=True))
+
+
+def _nav_counts_sql(
+    *, user: User, saved_views: list[SavedView], team_ids: list[int], now: dt.datetime
+) -> tuple[str, list[Any], list[str]]:
     branches = ticket_visibility_branches(user=user, team_ids=team_ids)
     parts: list[str] = []
     params: list[Any] = []
@@ -626,15 +664,12 @@ def _nav_counts_query(
     for saved in saved_views:
         filters = saved_view_filters(saved)
         sql, view_params = _capped_count_sql(
-            _filtered(user=user, filters=filters, team_ids=team_ids)
+            _filtered(user=user, filters=filters, team_ids=team_ids, now=now)
         )
         parts.append(sql)
         params.extend(view_params)
         keys.append(f"saved-{saved.pk}")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts), params)
-        values = cursor.fetchone()
-    return dict(zip(keys, values, strict=True))
+    return "SELECT " + ", ".join(parts), params, keys
 
 
 # --- saved views -----------------------------------------------------------------------

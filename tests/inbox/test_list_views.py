@@ -388,3 +388,48 @@ def test_search_results_same_whichever_plan(client, agent, support_team, monkeyp
     assert numbers_on_page(client.get("/inbox/?view=all&q=widget").content.decode()) == expected
     monkeypatch.setattr("inbox.selectors.SEARCH_COMMON", 2)  # now "common"
     assert numbers_on_page(client.get("/inbox/?view=all&q=widget").content.decode()) == expected
+
+
+def test_nav_counts_compiled_sql_reused_but_clock_moves(agent, support_team):
+    """The compiled count SQL is kept per user shape; the clock is a parameter, so a snooze
+    running out moves the ticket from Snoozed back to the working views on the next recount."""
+    import time_machine
+
+    from inbox import selectors
+    from inbox.services import ticket_snooze
+
+    selectors._NAV_SQL_CACHE.clear()
+    ticket = new_ticket(team=support_team)
+    new_ticket(team=support_team)
+    until = timezone.now() + dt.timedelta(hours=2)
+    ticket_snooze(ticket=ticket, actor=agent, until=until)
+    counts = nav_counts_for_user(user=agent)
+    assert (counts["snoozed"], counts["team"]) == (1, 1)
+    compiled = dict(selectors._NAV_SQL_CACHE)
+    assert len(compiled) == 1
+    with time_machine.travel(until + dt.timedelta(minutes=1), tick=False):
+        nav_counts_invalidate()
+        counts = nav_counts_for_user(user=agent)
+    assert (counts["snoozed"], counts["team"]) == (0, 2)
+    assert compiled == selectors._NAV_SQL_CACHE  # same SQL text, new clock
+
+
+def test_nav_counts_compiled_sql_follows_saved_view_edits(agent, support_team):
+    from inbox import selectors
+    from inbox.models import SavedView
+    from inbox.selectors import saved_views_for_user
+
+    new_ticket(team=support_team, priority="high")
+    new_ticket(team=support_team, priority="low")
+    saved = SavedView.objects.create(
+        name="Hot", owner=agent, filters={"view": "team", "priority": "high"}
+    )
+    selectors._NAV_SQL_CACHE.clear()
+    counts = nav_counts_for_user(user=agent, saved_views=saved_views_for_user(user=agent))
+    assert counts[f"saved-{saved.pk}"] == 1
+    saved.filters = {"view": "team", "priority": "low"}
+    saved.save()
+    new_ticket(team=support_team, priority="low")
+    counts = nav_counts_for_user(user=agent, saved_views=saved_views_for_user(user=agent))
+    assert counts[f"saved-{saved.pk}"] == 2
+    assert len(selectors._NAV_SQL_CACHE) == 2  # the edit is a new shape
