@@ -16,6 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
@@ -39,6 +40,9 @@ _ADDRESS_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Bidi overrides and zero-width characters hide a file's real extension (RTLO attacks).
 _INVISIBLE_RE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# Undecodable bytes smuggled in by the parser (surrogateescape); a regex, not a Python loop
+# over every character of a body.
+_SURROGATE_RE = re.compile("[\udc80-\udcff]")
 
 
 class ParseError(Exception):
@@ -163,7 +167,7 @@ def _detect_charset(data: bytes) -> str | None:
 
 def clean_text(value: str) -> str:
     """Make parser output storable: restore raw 8-bit bytes, drop NULs and control chars."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if _has_8bit(value):
         # The parser smuggles undecodable header bytes as surrogates (RFC 6532 UTF-8 or
         # an undeclared legacy charset); turn them back into bytes and decode properly.
         raw = value.encode("utf-8", "surrogateescape")
@@ -218,7 +222,7 @@ def _raw_values(msg: EmailMessage, name: str) -> list[str]:
 
 
 def _has_8bit(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    return _SURROGATE_RE.search(value) is not None
 
 
 def header(msg: EmailMessage, name: str) -> str:
@@ -278,14 +282,47 @@ def _addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
 # --- the parser ------------------------------------------------------------------------------
 
 
+class _MemoHeaderRegistry(HeaderRegistry):
+    """The standard header registry, remembering the headers it has parsed.
+
+    Parsing header objects is most of the CPU of reading a mail: the MIME code re-parses
+    Content-Type for every `get_content_type`, `get_param` or `get_filename`, and most
+    mails share their Content-Type, MIME-Version and encoding headers. A header object
+    depends only on its name and value and is never changed after parsing, so one may be
+    handed out again.
+    """
+
+    MAX_ENTRIES = 4096
+    MAX_VALUE_CHARS = 2000  # long values (References, Received) are rarely repeated
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._memo: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        if len(value) > self.MAX_VALUE_CHARS:
+            return super().__call__(name, value)
+        key = (name, value)
+        found = self._memo.get(key)
+        if found is None:
+            if len(self._memo) >= self.MAX_ENTRIES:
+                self._memo.clear()  # bounded: a flood of unique headers cannot grow it
+            found = self._memo[key] = super().__call__(name, value)
+        return found
+
+
+# policy.default with the remembering registry (same classes, same parsing, same output).
+PARSE_POLICY = policy.default.clone(header_factory=_MemoHeaderRegistry())
+
+
 def message_from_bytes(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(raw)
+    return BytesParser(policy=PARSE_POLICY).parsebytes(raw)
 
 
 def message_key_for(raw: bytes) -> str:
     """The Message-ID, or a stable id from the bytes, so re-delivery is idempotent."""
     try:
-        headers = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+        headers = BytesParser(policy=PARSE_POLICY).parsebytes(raw, headersonly=True)
         found = _first_message_id(header(headers, "Message-ID"))
     except Exception:
         found = None
