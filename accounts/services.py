@@ -62,7 +62,8 @@ def contacts_with_email(email: str) -> QuerySet[Contact]:
     )
 
 
-@transaction.atomic
+# No savepoint of its own (2 queries per inbound mail): the insert race below has one.
+@transaction.atomic(savepoint=False)
 def contact_get_or_create(*, email: str, name: str = "") -> Contact:
     """Find the contact by e-mail (case-insensitive) or create it, matching the account."""
     email = email.strip()

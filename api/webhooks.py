@@ -22,6 +22,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from helpdesk.services import config_cached
+
 from .models import Webhook, WebhookDelivery
 
 USER_AGENT = "Tandem-Webhooks/1"
@@ -34,7 +36,9 @@ def webhook_emit(kind: str, payload: dict[str, Any]) -> list[int]:
     sweep finds them); the Celery task is asked only after commit.
     """
     # Few webhooks exist; filtering the kinds in Python works on SQLite and PostgreSQL.
-    webhooks = [hook for hook in Webhook.objects.filter(is_active=True) if hook.wants(kind)]
+    # Every ticket event asks; webhooks change rarely (helpdesk.services retires the cache).
+    active = config_cached("webhooks:active", lambda: tuple(Webhook.objects.filter(is_active=True)))
+    webhooks = [hook for hook in active if hook.wants(kind)]
     if not webhooks:
         return []
     now = timezone.now()

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from helpdesk.business_hours import schedule_from_model
+from helpdesk.services import config_cached
 from inbox.models import Direction, EventKind, Message, Ticket
 
 from .models import TIME_TRIGGERS, Rule, RuleFiring, Trigger
@@ -166,7 +167,14 @@ def _load_ticket(ticket_id: int) -> Ticket:
 
 
 def active_rules(trigger: str) -> list[Rule]:
-    return list(Rule.objects.filter(trigger=trigger, is_active=True).order_by("position", "id"))
+    # Every ticket event asks; rules change rarely (helpdesk.services retires the cache).
+    rules = config_cached(
+        f"rules:{trigger}",
+        lambda: tuple(
+            Rule.objects.filter(trigger=trigger, is_active=True).order_by("position", "id")
+        ),
+    )
+    return list(rules)
 
 
 def rules_fire(

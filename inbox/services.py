@@ -26,6 +26,7 @@ from helpdesk.business_hours import (
     schedule_from_model,
 )
 from helpdesk.models import AutoAssign, Macro, Mailbox, Membership, Priority, Role, Team, User
+from helpdesk.services import config_cached
 from notes.models import NotificationKind
 from notes.notify import notify
 
@@ -196,7 +197,6 @@ class InboundContent:
     parse_notes: str = ""
 
 
-@transaction.atomic
 def ticket_create(
     *,
     requester: Contact,
@@ -212,10 +212,44 @@ def ticket_create(
     created_at: datetime | None = None,
 ) -> Ticket:
     """Open a ticket with the requester's first message, as every channel does."""
+    ticket, _message = ticket_create_with_message(
+        requester=requester,
+        subject=subject,
+        content=content,
+        channel=channel,
+        team=team,
+        mailbox=mailbox,
+        priority=priority,
+        tags=tags,
+        created_by=created_by,
+        follow_up_of=follow_up_of,
+        created_at=created_at,
+    )
+    return ticket
+
+
+# No savepoint of its own: nothing catches a failure half-way, and the caller's transaction
+# (or this one, when there is none) rolls back whole; a savepoint per mail cost 2 queries.
+@transaction.atomic(savepoint=False)
+def ticket_create_with_message(
+    *,
+    requester: Contact,
+    subject: str,
+    content: InboundContent,
+    channel: str = Channel.EMAIL,
+    team: Team | None = None,
+    mailbox: Mailbox | None = None,
+    priority: str = Priority.NORMAL,
+    tags: Iterable[str] = (),
+    created_by: User | None = None,
+    follow_up_of: Ticket | None = None,
+    created_at: datetime | None = None,
+) -> tuple[Ticket, Message]:
+    """Open a ticket with the requester's first message; return both."""
     now = created_at or timezone.now()
     if team is None and mailbox is not None:
         team = mailbox.team
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         number=ticket_next_number(),
         subject=(subject or "(no subject)")[:500],
         status=Status.NEW,
@@ -230,19 +264,20 @@ def ticket_create(
         created_at=now,
         status_changed_at=now,
         last_customer_message_at=now,
+        version=1,  # the 'created' event's bump, written with the row (event_record's touch)
     )
-    _message_create_inbound(ticket=ticket, contact=requester, content=content, now=now)
+    _sla_set_targets(ticket)  # due times go in with the INSERT, not a second UPDATE
+    ticket.save(force_insert=True)
+    message = _message_create_inbound(ticket=ticket, contact=requester, content=content, now=now)
     if tags:
         ticket_set_tags(ticket=ticket, actor=created_by, names=tags, record=False)
-    event_record(
+    TicketEvent.objects.create(
         ticket=ticket,
         actor=created_by,
         kind=EventKind.CREATED,
         data={"channel": channel, "follow_up_of": follow_up_of.number if follow_up_of else None},
     )
-    sla_fields = _sla_set_targets(ticket)
-    if sla_fields:
-        ticket.save(update_fields=sla_fields)
+    nav_counts_invalidate()
     if ticket.team_id is not None and ticket.assignee_id is None:
         ticket_auto_assign(ticket=ticket)
     if follow_up_of is not None:
@@ -258,7 +293,7 @@ def ticket_create(
 
     webhook_emit("ticket.created", ticket_payload(ticket))
     _run_rules(kind="ticket_created", ticket=ticket, event_key="created")
-    return ticket
+    return ticket, message
 
 
 def _message_create_inbound(
@@ -284,7 +319,7 @@ def _message_create_inbound(
     )
 
 
-@transaction.atomic
+@transaction.atomic  # a savepoint: callers catch InvalidTransition and carry on
 def message_add_inbound(
     *,
     ticket: Ticket,
@@ -316,8 +351,10 @@ def message_add_inbound(
         ticket.snoozed_until = None  # a customer reply wakes a snoozed ticket
         fields.append("snoozed_until")
     fields += _sla_customer_wrote(ticket, now)
-    ticket.save(update_fields=sorted(set(fields)))
-    ticket_touch(ticket=ticket)
+    # The timeline bump rides on this UPDATE (ticket_touch's): the row is locked above.
+    ticket.version += 1
+    ticket.save(update_fields=sorted({*fields, "version"}))
+    nav_counts_invalidate()
     _search_append(ticket_id=ticket.pk, text=content.body_text)
     recipients = [] if is_automatic else _watchers(ticket)
     notify(
@@ -685,11 +722,20 @@ def _sla_policy(ticket: Ticket) -> SLAClock | None:
     """Return the team's SLA targets for the ticket's priority, or None when untracked."""
     if ticket.team_id is None:
         return None
-    team = Team.objects.select_related("sla_policy__business_hours").get(pk=ticket.team_id)
+    return config_cached(
+        f"sla-clock:{ticket.team_id}:{ticket.priority}",
+        lambda: _sla_policy_load(team_id=ticket.team_id, priority=ticket.priority),
+    )
+
+
+def _sla_policy_load(*, team_id: int, priority: str) -> SLAClock | None:
+    team = Team.objects.select_related("sla_policy__business_hours").filter(pk=team_id).first()
+    if team is None:
+        return None
     policy = team.sla_policy
     if policy is None:
         return None
-    target = policy.targets.filter(priority=ticket.priority).first()
+    target = policy.targets.filter(priority=priority).first()
     if target is None:
         return None
     return SLAClock(
@@ -989,6 +1035,12 @@ def ticket_auto_assign(*, ticket: Ticket, mode: str | None = None) -> User | Non
     """
     if ticket.team_id is None:
         return None
+    team_id = ticket.team_id
+    if mode is None and config_cached(
+        f"team-auto-assign:{team_id}",
+        lambda: Team.objects.filter(pk=team_id).values_list("auto_assign", flat=True).first(),
+    ) in (AutoAssign.OFF, None):
+        return None  # nothing to assign: no need to lock the team row
     team = Team.objects.select_for_update().get(pk=ticket.team_id)
     mode = mode or team.auto_assign
     if mode == AutoAssign.OFF:

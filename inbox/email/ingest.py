@@ -18,12 +18,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Contact
 from accounts.services import contact_get_or_create
 from helpdesk.models import Mailbox
+from helpdesk.services import config_cached, config_snapshot
 from inbox.models import (
     Attachment,
     Channel,
@@ -35,7 +36,7 @@ from inbox.models import (
     Ticket,
     TicketCC,
 )
-from inbox.services import InboundContent, message_add_inbound, ticket_create
+from inbox.services import InboundContent, message_add_inbound, ticket_create_with_message
 
 from .parse import (
     ParsedAttachment,
@@ -83,6 +84,11 @@ def email_ingest(
     mail itself ends as a flagged ticket or an ignored row with its reason.
     """
     raw = bytes(raw)
+    with config_snapshot():  # one check of the cached configuration for the whole mail
+        return _ingest(raw=raw, mailbox=mailbox, source=source)
+
+
+def _ingest(*, raw: bytes, mailbox: Mailbox | None, source: str) -> IngestResult:
     inbound, created = inbound_store(raw=raw, mailbox=mailbox, source=source)
     if not created and inbound.status != InboundStatus.RECEIVED:
         return IngestResult(
@@ -96,9 +102,50 @@ def email_ingest(
     return inbound_process(inbound_id=inbound.pk)
 
 
-@transaction.atomic
 def inbound_store(*, raw: bytes, mailbox: Mailbox | None, source: str) -> tuple[InboundEmail, bool]:
     """Commit the raw bytes; the unique message_key makes a re-delivery a no-op."""
+    with transaction.atomic():
+        # Not autocommit: a poller killed while its INSERT waits must not commit the row.
+        if connection.vendor == "postgresql":
+            return _inbound_insert(raw=raw, mailbox=mailbox, source=source)
+        return _inbound_get_or_create(raw=raw, mailbox=mailbox, source=source)
+
+
+def _inbound_insert(
+    *, raw: bytes, mailbox: Mailbox | None, source: str
+) -> tuple[InboundEmail, bool]:
+    """One INSERT .. ON CONFLICT DO NOTHING (get_or_create took a SELECT and a savepoint)."""
+    now = timezone.now()
+    inbound = InboundEmail(
+        created_at=now,
+        updated_at=now,
+        message_key=message_key_for(raw),
+        raw=raw,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        size=len(raw),
+        mailbox=mailbox,
+        source=source[:16],
+    )
+    fields = [f for f in InboundEmail._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = [f.get_db_prep_save(f.pre_save(inbound, add=False), connection) for f in fields]
+    table = connection.ops.quote_name(InboundEmail._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 - _meta names
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ON CONFLICT (message_key) DO NOTHING RETURNING id", values)
+        row = cursor.fetchone()
+    if row is None:  # a re-delivery: the stored row decides
+        return InboundEmail.objects.get(message_key=inbound.message_key), False
+    inbound.pk = row[0]
+    inbound._state.adding = False
+    inbound._state.db = connection.alias
+    return inbound, True
+
+
+def _inbound_get_or_create(
+    *, raw: bytes, mailbox: Mailbox | None, source: str
+) -> tuple[InboundEmail, bool]:
     return InboundEmail.objects.get_or_create(
         message_key=message_key_for(raw),
         defaults={
@@ -117,7 +164,7 @@ def inbound_process(*, inbound_id: int) -> IngestResult:
         # Two workers (poller and sweep) may reach the same row: one processes it.
         inbound = (
             InboundEmail.objects.select_for_update(of=("self",))
-            .select_related("mailbox")
+            .select_related("mailbox__team")
             .get(pk=inbound_id)
         )
         if inbound.status != InboundStatus.RECEIVED:
@@ -174,9 +221,28 @@ class _Outcome:
 
 
 def _our_addresses() -> set[str]:
-    addresses = {a.lower() for a in Mailbox.objects.values_list("email", flat=True)}
-    addresses.add(settings.DEFAULT_FROM_EMAIL.lower())
-    return addresses
+    stored = config_cached(
+        "mailbox:addresses",
+        lambda: frozenset(a.lower() for a in Mailbox.objects.values_list("email", flat=True)),
+    )
+    return {*stored, settings.DEFAULT_FROM_EMAIL.lower()}
+
+
+def _message_id_known(message_id: str) -> bool:
+    """Whether a received or sent message has this Message-ID (one query, not two)."""
+    if connection.vendor != "postgresql":
+        return (
+            Message.objects.filter(message_id=message_id).exists()
+            or OutboundEmail.objects.filter(message_id=message_id).exists()
+        )
+    received, sent = Message._meta.db_table, OutboundEmail._meta.db_table
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {received} WHERE message_id = %s)"  # noqa: S608
+        f" OR EXISTS (SELECT 1 FROM {sent} WHERE message_id = %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [message_id, message_id])
+        return bool(cursor.fetchone()[0])
 
 
 def _process(inbound: InboundEmail) -> _Outcome:
@@ -191,10 +257,7 @@ def _process(inbound: InboundEmail) -> _Outcome:
         return _flag_unparsed(inbound, parsed=None, reason=str(exc))
     if not parsed.from_email:
         return _flag_unparsed(inbound, parsed=parsed, reason="no sender address (From)")
-    if parsed.message_id and (
-        Message.objects.filter(message_id=parsed.message_id).exists()
-        or OutboundEmail.objects.filter(message_id=parsed.message_id).exists()
-    ):
+    if parsed.message_id and _message_id_known(parsed.message_id):
         return _Outcome(InboundStatus.IGNORED, "a message with this Message-ID is stored")
     ours = _our_addresses()
     if parsed.from_email.lower() in ours:
@@ -231,7 +294,7 @@ def _process(inbound: InboundEmail) -> _Outcome:
         is_limited, newest = _sender_over_limit(contact)
         if is_limited:
             return _limited_outcome(newest, contact=contact, content=content, parsed=parsed)
-        ticket = ticket_create(
+        ticket, message = ticket_create_with_message(
             requester=contact,
             subject=parsed.subject,
             content=content,
@@ -239,7 +302,6 @@ def _process(inbound: InboundEmail) -> _Outcome:
             mailbox=mailbox,
             follow_up_of=ticket,  # a closed ticket gets a linked follow-up
         )
-        message = ticket.messages.get()
         created_ticket = True
     if loop.is_auto:  # shown as an auto-reply; never counts as the customer talking
         Message.objects.filter(pk=message.pk).update(is_automatic=True)
@@ -360,14 +422,13 @@ def _flag_unparsed(inbound: InboundEmail, *, parsed: ParsedEmail | None, reason:
         )
         sender, name, subject = "", "", ""
     contact = contact_get_or_create(email=sender or UNKNOWN_SENDER, name=name)
-    ticket = ticket_create(
+    ticket, message = ticket_create_with_message(
         requester=contact,
         subject=subject or "(unreadable e-mail)",
         content=content,
         channel=Channel.EMAIL,
         mailbox=inbound.mailbox,
     )
-    message = ticket.messages.get()
     _attachments_save(
         message=message,
         attachments=[ParsedAttachment("original.eml", "message/rfc822", raw)],
