@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -197,34 +198,10 @@ class InboundContent:
     parse_notes: str = ""
 
 
-def ticket_create(
-    *,
-    requester: Contact,
-    subject: str,
-    content: InboundContent,
-    channel: str = Channel.EMAIL,
-    team: Team | None = None,
-    mailbox: Mailbox | None = None,
-    priority: str = Priority.NORMAL,
-    tags: Iterable[str] = (),
-    created_by: User | None = None,
-    follow_up_of: Ticket | None = None,
-    created_at: datetime | None = None,
-) -> Ticket:
-    """Open a ticket with the requester's first message, as every channel does."""
-    ticket, _message = ticket_create_with_message(
-        requester=requester,
-        subject=subject,
-        content=content,
-        channel=channel,
-        team=team,
-        mailbox=mailbox,
-        priority=priority,
-        tags=tags,
-        created_by=created_by,
-        follow_up_of=follow_up_of,
-        created_at=created_at,
-    )
+def ticket_create(**kwargs: Any) -> Ticket:
+    """Open a ticket with the requester's first message, as every channel does (the arguments
+    of ticket_create_with_message)."""
+    ticket, _message = ticket_create_with_message(**kwargs)
     return ticket
 
 
