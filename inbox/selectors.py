@@ -707,9 +707,9 @@ class TimelineItem:
 
 
 def ticket_timeline(*, ticket: Ticket) -> tuple[list[TimelineItem], list[Any]]:
-    """Return the timeline (messages, notes, events by time) and the pinned notes.
+    """Return the timeline (messages, notes, events by time) and the notes, in time order.
 
-    Three queries whatever the length: messages (+ attachments), notes, events.
+    Four queries whatever the length: messages, their attachments, notes, events.
     """
     from notes.models import Note
 
@@ -717,13 +717,22 @@ def ticket_timeline(*, ticket: Ticket) -> tuple[list[TimelineItem], list[Any]]:
         Message.objects.filter(ticket=ticket)
         .select_related("author_user", "author_contact")
         .prefetch_related("attachments")
-        .defer("raw_source")
+        # What the timeline shows: the raw source and address lists stay in the database.
+        .only(
+            *_TIMELINE_MESSAGE_FIELDS,
+            "author_user__username",
+            "author_user__first_name",
+            "author_user__last_name",
+            "author_contact__email",
+            "author_contact__name",
+        )
     )
     notes = list(Note.objects.filter(ticket=ticket).select_related("author"))
     events = list(
         TicketEvent.objects.filter(ticket=ticket)
         .exclude(kind=EventKind.CREATED)
         .select_related("actor")
+        .only("id", "ticket_id", "kind", "data", "created_at", *_ACTOR_FIELDS)
     )
     items = (
         [TimelineItem("message", m.created_at, m) for m in messages]
@@ -732,13 +741,70 @@ def ticket_timeline(*, ticket: Ticket) -> tuple[list[TimelineItem], list[Any]]:
     )
     order = {"message": 0, "note": 1, "event": 2}
     items.sort(key=lambda item: (item.at, order[item.kind], item.obj.pk))
-    pinned = [note for note in notes if note.is_pinned]
-    return items, pinned
+    return items, notes
+
+
+_TIMELINE_MESSAGE_FIELDS = (
+    "id",
+    "created_at",
+    "ticket_id",
+    "direction",
+    "author_user",
+    "author_contact",
+    "is_automatic",
+    "body_text",
+    "body_html",
+    "from_email",
+    "delivery_status",
+    "delivery_error",
+    "sent_at",
+    "parse_notes",
+)
+_ACTOR_FIELDS = ("actor", "actor__username", "actor__first_name", "actor__last_name")
+# Who the side panel may assign the ticket to.
+_ASSIGNABLE_ROLES = (Role.AGENT, Role.ADMIN, Role.SUCCESS)
+
+
+def _staff_and_success_targets(*, exclude_user_id: int) -> tuple[list[User], list[User]]:
+    """Return the assignable staff and the escalation targets (success_targets' users), in
+    one query: by name, and by username without `exclude_user_id`."""
+    from django.db.models import Window
+    from django.db.models.functions import RowNumber
+
+    from helpdesk.models import TeamKind
+
+    in_success_team = Membership.objects.filter(user_id=OuterRef("pk"), team__kind=TeamKind.SUCCESS)
+    people = list(
+        User.objects.filter(is_active=True)
+        .annotate(in_success_team=Exists(in_success_team))
+        .filter(Q(role__in=_ASSIGNABLE_ROLES) | Q(in_success_team=True))
+        # The database's own username order for the targets, as success_targets() sorts.
+        .annotate(username_rank=Window(RowNumber(), order_by=F("username").asc()))
+        .only("id", "username", "first_name", "last_name", "role")
+        .order_by("first_name", "username")
+    )
+    assignable = [u for u in people if u.role in _ASSIGNABLE_ROLES]
+    targets = sorted(
+        (
+            u
+            for u in people
+            if (u.role == Role.SUCCESS or u.in_success_team) and u.pk != exclude_user_id
+        ),
+        key=lambda u: u.username_rank,
+    )
+    return assignable, targets
 
 
 def ticket_page_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
-    """Everything the ticket page shows besides the collaboration panel: fixed queries."""
-    timeline, pinned = ticket_timeline(ticket=ticket)
+    """Everything the ticket page shows, the collaboration panel included: fixed queries.
+
+    `ticket` comes from ticket_get_for_page (its tags and account health are annotated).
+    """
+    from accounts.models import AccountMetrics
+    from helpdesk.models import TeamKind
+    from notes.selectors import ticket_panel_context
+
+    timeline, notes = ticket_timeline(ticket=ticket)
     team_ids = user_team_ids(user=user)
     other_open = list(
         ticket_visible_queryset(user=user)
@@ -757,12 +823,8 @@ def ticket_page_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
     macros = list(
         Macro.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids)).order_by("name")
     )
-    assignable = list(
-        User.objects.filter(is_active=True, role__in=[Role.AGENT, Role.ADMIN, Role.SUCCESS])
-        .only("id", "username", "first_name", "last_name", "role")
-        .order_by("first_name", "username")
-    )
-    teams = list(Team.objects.only("id", "name").order_by("name"))
+    assignable, success_users = _staff_and_success_targets(exclude_user_id=user.pk)
+    teams = list(Team.objects.only("id", "name", "handle", "kind").order_by("name"))
     people = {u.pk: u.get_full_name() or u.username for u in assignable}
     # Built here, not in a template loop: a few hundred staff made the loop a third of the
     # page's render time.
@@ -776,11 +838,23 @@ def ticket_page_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
     )
     metrics = None
     if ticket.account_id is not None:
-        try:
-            metrics = ticket.account.metrics
-        except ObjectDoesNotExist:
-            metrics = None
-    return {
+        if hasattr(ticket, "page_health_band"):
+            if ticket.page_health_band is not None:  # None: the account has no metrics row
+                metrics = AccountMetrics(
+                    account_id=ticket.account_id,
+                    health_band=ticket.page_health_band,
+                    health_score=ticket.page_health_score,
+                )
+        else:  # a ticket not from ticket_get_for_page
+            try:
+                metrics = ticket.account.metrics
+            except ObjectDoesNotExist:
+                metrics = None
+    tag_names = getattr(ticket, "page_tag_names", None)
+    if tag_names is None:
+        tag_names = [tag.name for tag in ticket.tags.all()]
+    pinned = [note for note in notes if note.is_pinned]
+    context = {
         "timeline": timeline,
         "pinned_notes": pinned,
         "other_open": other_open,
@@ -788,33 +862,57 @@ def ticket_page_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
         "macros": macros,
         "assignable": assignable,
         "teams": teams,
-        "ticket_tags": [tag.name for tag in ticket.tags.all()],
+        "ticket_tags": tag_names,
         "people": people,
         "assignee_options": assignee_options,
         "team_names": {t.pk: t.name for t in teams},
         "account_metrics": metrics,
     }
+    # The panel reuses what the page loaded: the notes, my teams, the staff and the teams.
+    context.update(
+        ticket_panel_context(
+            ticket=ticket,
+            user=user,
+            pinned_notes=sorted(pinned, key=lambda n: (n.created_at, n.pk), reverse=True),
+            team_ids=team_ids,
+            targets=(success_users, [t for t in teams if t.kind == TeamKind.SUCCESS]),
+        )
+    )
+    return context
 
 
 def ticket_get_for_page(*, user: User, number: int) -> Ticket:
-    """The ticket with what the page header and side panel show, in one query."""
+    """The ticket with what the page header and side panel show, in one query.
+
+    Few joins (each one more made planning cost more than the query ran): the account's
+    health and the tag names come as subqueries, the merged-into ticket (rare) separately.
+    """
+    from django.contrib.postgres.expressions import ArraySubquery
+
+    from accounts.models import AccountMetrics
+
+    health = AccountMetrics.objects.filter(account_id=OuterRef("account_id"))
     queryset = (
         ticket_visible_queryset(user=user)
-        .select_related(
-            "requester",
-            "account",
-            "account__success_manager",
-            "account__metrics",
-            "team",
-            "assignee",
-            "merged_into",
+        .select_related("requester", "account", "account__success_manager", "team", "assignee")
+        .annotate(
+            page_health_band=Subquery(health.values("health_band")[:1]),
+            page_health_score=Subquery(health.values("health_score")[:1]),
+            page_tag_names=ArraySubquery(
+                Tag.objects.filter(tickets=OuterRef("pk")).order_by("name").values("name")
+            ),
         )
-        .defer("search_vector", "merged_into__search_vector")
+        .defer("search_vector")
     )
     try:
-        return queryset.get(number=number)
+        ticket = queryset.get(number=number)
     except Ticket.DoesNotExist as exc:
         raise Http404("No such ticket.") from exc
+    if ticket.merged_into_id is not None:
+        ticket.merged_into = Ticket.objects.only("id", "number", "subject").get(
+            pk=ticket.merged_into_id
+        )
+    return ticket
 
 
 def activity_since(*, ticket: Ticket, user: User, since: dt.datetime) -> list[TimelineItem]:

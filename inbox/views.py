@@ -22,7 +22,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from helpdesk.models import CannedResponse, Macro, Priority, User
-from notes.selectors import ticket_panel_context
 from notes.services import NoteInvalid, note_create
 
 from .forms import (
@@ -176,8 +175,7 @@ def _render_ticket(
         "statuses": Status.choices,
         "priorities": Priority.choices,
     }
-    context.update(ticket_page_context(ticket=ticket, user=user))
-    context.update(ticket_panel_context(ticket=ticket, user=user))
+    context.update(ticket_page_context(ticket=ticket, user=user))  # the panel's too
     context.update(extra)
     presence_touch(ticket_id=ticket.pk, user=user)
     return render(request, "inbox/ticket.html", context, status=status)

@@ -97,11 +97,20 @@ def target_options(
     return options
 
 
-def ticket_panel_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
+def ticket_panel_context(
+    *,
+    ticket: Ticket,
+    user: User,
+    pinned_notes: list[Note] | None = None,
+    team_ids: Iterable[int] | None = None,
+    targets: tuple[list[User], list[Team]] | None = None,
+) -> dict[str, Any]:
     """Return what the ticket page's collaboration panel shows (handoffs, followers).
 
-    The ticket page calls this once and renders notes/partials/ticket_panel.html with it, so
-    the panel's queries are counted with the page's: six, whatever the number of rows.
+    Six queries whatever the number of rows: handoffs, followers, pinned notes, my teams,
+    success people, success teams. The ticket page passes what it loaded already (the
+    pinned notes newest first, the viewer's team ids, success_targets() without the
+    viewer) and so adds only the first two.
     """
     handoffs = list(
         Handoff.objects.filter(ticket=ticket)
@@ -111,13 +120,21 @@ def ticket_panel_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
     followers = list(
         Follower.objects.filter(ticket=ticket).select_related("user").order_by("created_at")
     )
-    pinned_notes = list(
-        Note.objects.filter(ticket=ticket, is_pinned=True)
-        .select_related("author")
-        .order_by("-created_at", "-id")
-    )
-    my_team_ids = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
-    target_users, target_teams = success_targets()
+    if pinned_notes is None:
+        pinned_notes = list(
+            Note.objects.filter(ticket=ticket, is_pinned=True)
+            .select_related("author")
+            .order_by("-created_at", "-id")
+        )
+    if team_ids is None:
+        team_ids = Membership.objects.filter(user=user).values_list("team_id", flat=True)
+    my_team_ids = set(team_ids)
+    if targets is None:
+        target_users, target_teams = success_targets()
+        # Nobody hands a ticket to themselves: the viewer is not offered as a target.
+        target_users = [u for u in target_users if u.pk != user.pk]
+    else:
+        target_users, target_teams = targets
     is_admin = user.is_admin_role
     for handoff in handoffs:
         is_receiver = handoff.to_user_id == user.pk or handoff.to_team_id in my_team_ids or is_admin
@@ -144,13 +161,12 @@ def ticket_panel_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
         "panel_is_following": any(f.user_id == user.pk for f in followers),
         "panel_pinned_notes": pinned_notes,
         "panel_reasons": HandoffReason.choices,
-        # Nobody hands a ticket to themselves: the viewer is not offered as a target.
         "panel_target_options": target_options(
-            users=[u for u in target_users if u.pk != user.pk],
+            users=target_users,
             teams=target_teams,
             default_user_id=default_manager_id,
         ),
-        "panel_transfer_users": [u for u in target_users if u.pk != user.pk],
+        "panel_transfer_users": target_users,
     }
 
 

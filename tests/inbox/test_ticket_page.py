@@ -329,11 +329,11 @@ def test_ticket_page_query_count_is_flat(
     Macro.objects.create(name="m", set_status="pending")
     client.force_login(agent)
     client.get(f"/tickets/{ticket.number}/")
-    # user, ticket (+requester, account, metrics, team, assignee), messages, attachments,
-    # notes, events, team ids, other open tickets, canned, macros, staff, teams, tags,
-    # unread bell, collaboration panel (handoffs, followers, am-I-following, success
-    # people, success teams, pinned notes)
-    with django_assert_num_queries(20):
+    # user, ticket (+requester, account, team, assignee; health and tags as subqueries),
+    # messages, attachments, notes (pinned ones too), events, team ids, other open tickets,
+    # canned, macros, staff (success people too), teams (success teams too), unread bell,
+    # collaboration panel (handoffs, followers)
+    with django_assert_num_queries(15):
         response = client.get(f"/tickets/{ticket.number}/")
     html = response.content.decode()
     assert html.count('class="item note"') == size
