@@ -898,12 +898,15 @@ def ticket_get_for_page(*, user: User, number: int) -> Ticket:
         .annotate(
             page_health_band=Subquery(health.values("health_band")[:1]),
             page_health_score=Subquery(health.values("health_score")[:1]),
-            page_tag_names=ArraySubquery(
-                Tag.objects.filter(tickets=OuterRef("pk")).order_by("name").values("name")
-            ),
         )
         .defer("search_vector")
     )
+    if connection.vendor == "postgresql":  # elsewhere the page reads ticket.tags
+        queryset = queryset.annotate(
+            page_tag_names=ArraySubquery(
+                Tag.objects.filter(tickets=OuterRef("pk")).order_by("name").values("name")
+            )
+        )
     try:
         ticket = queryset.get(number=number)
     except Ticket.DoesNotExist as exc:

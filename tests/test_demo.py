@@ -133,3 +133,14 @@ def test_printed_agent_login_sees_tickets(demo):
     body = opener.open(f"{demo['base']}/inbox/").read().decode()
     assert "alice" in body.lower()
     assert re.search(r'href="/tickets/\d+/"', body), "the agent sees team tickets"
+
+
+def test_agent_opens_a_ticket_page_on_the_embedded_database(demo):
+    """The ticket page's PostgreSQL-only shortcuts (tag names as an array) fall back here."""
+    opener = _login(demo["base"], "alice", "tandem-demo")
+    inbox = opener.open(f"{demo['base']}/inbox/").read().decode()
+    path = re.search(r'href="(/tickets/\d+/)"', inbox).group(1)
+    response = opener.open(f"{demo['base']}{path}")
+    assert response.status == 200
+    page = response.read().decode()
+    assert 'id="timeline"' in page
