@@ -22,7 +22,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Contact
-from accounts.services import contact_get_or_create
+from accounts.services import contact_get_or_create, contact_resolve
 from helpdesk.models import Mailbox
 from helpdesk.services import config_cached, config_snapshot
 from inbox.models import (
@@ -48,9 +48,8 @@ from .parse import (
 )
 from .quotes import mail_split
 from .threading import (
-    staff_notification_for_thread,
+    thread_match,
     ticket_for_subject_token,
-    ticket_for_thread,
     ticket_resolve_merged,
 )
 
@@ -99,7 +98,8 @@ def _ingest(*, raw: bytes, mailbox: Mailbox | None, source: str) -> IngestResult
             message_id=inbound.message_id,
             reason="already received",
         )
-    return inbound_process(inbound_id=inbound.pk)
+    # Our bytes are the stored ones only if we stored them (a re-delivery may differ).
+    return inbound_process(inbound_id=inbound.pk, raw=raw if created else None)
 
 
 def inbound_store(*, raw: bytes, mailbox: Mailbox | None, source: str) -> tuple[InboundEmail, bool]:
@@ -158,15 +158,21 @@ def _inbound_get_or_create(
     )
 
 
-def inbound_process(*, inbound_id: int) -> IngestResult:
-    """Parse and thread one stored mail; idempotent (a processed row is left alone)."""
+def inbound_process(*, inbound_id: int, raw: bytes | None = None) -> IngestResult:
+    """Parse and thread one stored mail; idempotent (a processed row is left alone).
+
+    `raw`: the stored bytes when the caller has them (not read back from the database).
+    """
     with transaction.atomic():
         # Two workers (poller and sweep) may reach the same row: one processes it.
-        inbound = (
-            InboundEmail.objects.select_for_update(of=("self",))
-            .select_related("mailbox__team")
-            .get(pk=inbound_id)
+        locked = InboundEmail.objects.select_for_update(of=("self",)).select_related(
+            "mailbox__team"
         )
+        if raw is not None:
+            inbound = locked.defer("raw").get(pk=inbound_id)
+            inbound.raw = raw
+        else:
+            inbound = locked.get(pk=inbound_id)
         if inbound.status != InboundStatus.RECEIVED:
             return _result(inbound, is_duplicate=True)
         try:
@@ -228,23 +234,6 @@ def _our_addresses() -> set[str]:
     return {*stored, settings.DEFAULT_FROM_EMAIL.lower()}
 
 
-def _message_id_known(message_id: str) -> bool:
-    """Whether a received or sent message has this Message-ID (one query, not two)."""
-    if connection.vendor != "postgresql":
-        return (
-            Message.objects.filter(message_id=message_id).exists()
-            or OutboundEmail.objects.filter(message_id=message_id).exists()
-        )
-    received, sent = Message._meta.db_table, OutboundEmail._meta.db_table
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {received} WHERE message_id = %s)"  # noqa: S608
-        f" OR EXISTS (SELECT 1 FROM {sent} WHERE message_id = %s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [message_id, message_id])
-        return bool(cursor.fetchone()[0])
-
-
 def _process(inbound: InboundEmail) -> _Outcome:
     from inbox.outbound import acknowledgement_enqueue, outbound_mark_bounced
 
@@ -257,7 +246,8 @@ def _process(inbound: InboundEmail) -> _Outcome:
         return _flag_unparsed(inbound, parsed=None, reason=str(exc))
     if not parsed.from_email:
         return _flag_unparsed(inbound, parsed=parsed, reason="no sender address (From)")
-    if parsed.message_id and _message_id_known(parsed.message_id):
+    match = thread_match(message_id=parsed.message_id or "", thread_ids=parsed.thread_ids)
+    if match.is_known:
         return _Outcome(InboundStatus.IGNORED, "a message with this Message-ID is stored")
     ours = _our_addresses()
     if parsed.from_email.lower() in ours:
@@ -270,18 +260,20 @@ def _process(inbound: InboundEmail) -> _Outcome:
         if marked:
             return _Outcome(InboundStatus.IGNORED, f"bounce of our mail: {loop.bounce_reason}")
 
-    notification = staff_notification_for_thread(thread_ids=parsed.thread_ids)
-    if notification is not None:
+    if match.notification_id is not None:
+        notification = OutboundEmail.objects.select_related("ticket").get(pk=match.notification_id)
         return _staff_reply_as_note(notification, parsed)
 
     mailbox = inbound.mailbox or _mailbox_for(parsed)
-    ticket = ticket_for_thread(thread_ids=parsed.thread_ids)
+    ticket = None
+    if match.ticket_id is not None:
+        ticket = Ticket.objects.select_related("requester").get(pk=match.ticket_id)
     if ticket is None and parsed.sender_verified is not False:
         # The subject token trusts the From address: not when our MTA says it is forged.
         ticket = ticket_for_subject_token(subject=parsed.subject, sender_email=parsed.from_email)
     if parsed.sender_verified is False:
         parsed.notes.append("sender not verified (no aligned DMARC/DKIM pass from our MTA)")
-    contact = contact_get_or_create(email=parsed.from_email, name=parsed.from_name)
+    contact, new_sender = contact_resolve(email=parsed.from_email, name=parsed.from_name)
     content = _content(parsed, raw=None)
     created_ticket = False
     if ticket is not None:
@@ -291,7 +283,7 @@ def _process(inbound: InboundEmail) -> _Outcome:
             ticket=ticket, contact=contact, content=content, is_automatic=loop.is_auto
         )
     else:
-        is_limited, newest = _sender_over_limit(contact)
+        is_limited, newest = _sender_over_limit(contact, is_new=new_sender)
         if is_limited:
             return _limited_outcome(newest, contact=contact, content=content, parsed=parsed)
         ticket, message = ticket_create_with_message(
@@ -367,13 +359,16 @@ def _limited_outcome(
     return _Outcome(InboundStatus.PROCESSED, reason, ticket_id=ticket.pk, message_id=message.pk)
 
 
-def _sender_over_limit(contact: Contact) -> tuple[bool, Ticket | None]:
+def _sender_over_limit(contact: Contact, *, is_new: bool) -> tuple[bool, Ticket | None]:
     """Whether the sender opened too many tickets lately, and their newest ticket."""
+    limit = _setting("EMAIL_SENDER_TICKET_LIMIT", 20)
+    if is_new and limit > 0:  # a sender seen for the first time has opened nothing yet
+        return False, None
     window = timezone.now() - timedelta(
         seconds=_setting("EMAIL_SENDER_TICKET_WINDOW_SECONDS", 3600)
     )
     recent = Ticket.objects.filter(requester=contact, created_at__gte=window)
-    if recent.count() < _setting("EMAIL_SENDER_TICKET_LIMIT", 20):
+    if recent.count() < limit:
         return False, None
     return True, recent.order_by("-created_at").first()
 

@@ -10,6 +10,9 @@ Otherwise the mail opens a new ticket.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from django.db import connection
 
 from inbox.models import Message, OutboundEmail, OutboundKind, Ticket
 
@@ -18,6 +21,56 @@ from inbox.models import Message, OutboundEmail, OutboundKind, Ticket
 STAFF_KINDS = (OutboundKind.NOTIFICATION, OutboundKind.DIGEST)
 
 SUBJECT_TOKEN_RE = re.compile(r"\[#(\d{1,9})\]")
+
+
+@dataclass(frozen=True)
+class ThreadMatch:
+    """What the stored mail says about an inbound one, from its Message-ID and thread ids."""
+
+    is_known: bool  # a message or sent mail already has the mail's own Message-ID
+    notification_id: int | None  # the staff notification it answers
+    ticket_id: int | None  # the ticket of the newest stored message it refers to
+
+
+def thread_match(*, message_id: str, thread_ids: list[str]) -> ThreadMatch:
+    """One query on PostgreSQL for what took three or four: is the mail known, which staff
+    notification does it answer, which ticket does it continue (as ticket_for_thread)."""
+    if connection.vendor != "postgresql":
+        known = bool(message_id) and (
+            Message.objects.filter(message_id=message_id).exists()
+            or OutboundEmail.objects.filter(message_id=message_id).exists()
+        )
+        notification = staff_notification_for_thread(thread_ids=thread_ids)
+        ticket = ticket_for_thread(thread_ids=thread_ids)
+        return ThreadMatch(
+            is_known=known,
+            notification_id=notification.pk if notification else None,
+            ticket_id=ticket.pk if ticket else None,
+        )
+    ids = [*thread_ids, message_id] if message_id else list(thread_ids)
+    if not ids:
+        return ThreadMatch(is_known=False, notification_id=None, ticket_id=None)
+    received, sent = Message._meta.db_table, OutboundEmail._meta.db_table
+    sql = (
+        f"SELECT false, message_id, ticket_id, id, '' FROM {received}"  # noqa: S608
+        f" WHERE message_id = ANY(%s)"
+        f" UNION ALL SELECT true, message_id, ticket_id, id, kind FROM {sent}"
+        f" WHERE message_id = ANY(%s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids, ids])
+        rows = cursor.fetchall()
+    threads = set(thread_ids)
+    known = any(row[1] == message_id for row in rows) if message_id else False
+    staff = [r[3] for r in rows if r[0] and r[4] in STAFF_KINDS and r[1] in threads]
+    tickets: dict[str, int] = {r[1]: r[2] for r in rows if not r[0] and r[1] in threads}
+    for is_sent, mid, ticket_id, _pk, kind in rows:  # outbox rows: mail without a message
+        if is_sent and kind not in STAFF_KINDS and ticket_id is not None and mid in threads:
+            tickets.setdefault(mid, ticket_id)
+    ticket_id = next((tickets[mid] for mid in thread_ids if mid in tickets), None)
+    return ThreadMatch(
+        is_known=known, notification_id=min(staff) if staff else None, ticket_id=ticket_id
+    )
 
 
 def ticket_for_thread(*, thread_ids: list[str]) -> Ticket | None:
