@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start throwaway PostgreSQL and Redis servers on loopback and print the env to use them.
 # Usage: eval "$(scripts/services.sh start DIR)"   |   scripts/services.sh stop DIR
+# TANDEM_PG_OPTIONS adds server settings (benchmarks: "-c shared_buffers=2GB").
 set -euo pipefail
 
 cmd=${1:?start|stop}
@@ -30,7 +31,7 @@ if [ "$cmd" = start ]; then
   chown -R postgres "$dir/pg"
   runuser -u postgres -- "$bin/initdb" -D "$dir/pg/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1
   runuser -u postgres -- "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/server.log" -w -o \
-    "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    "-p $pg_port -k $dir/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 ${TANDEM_PG_OPTIONS:-}" \
     start >/dev/null
   runuser -u postgres -- "$bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres tandem
   redis_port=$(free_port)
