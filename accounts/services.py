@@ -68,7 +68,7 @@ def contact_get_or_create(*, email: str, name: str = "") -> Contact:
     return contact
 
 
-# No savepoint of its own (2 queries per inbound mail): the insert race below has one.
+# No savepoint of its own (2 queries per inbound mail); the ORM insert race has one.
 @transaction.atomic(savepoint=False)
 def contact_resolve(*, email: str, name: str = "") -> tuple[Contact, bool]:
     """Return the contact with this e-mail (any case), created with its account if new, and

@@ -33,37 +33,18 @@ class ThreadMatch:
 
 
 def thread_match(*, message_id: str, thread_ids: list[str]) -> ThreadMatch:
-    """One query on PostgreSQL for what took three or four: is the mail known, which staff
-    notification does it answer, which ticket does it continue (as ticket_for_thread)."""
-    if connection.vendor != "postgresql":
-        known = bool(message_id) and (
-            Message.objects.filter(message_id=message_id).exists()
-            or OutboundEmail.objects.filter(message_id=message_id).exists()
-        )
-        notification = staff_notification_for_thread(thread_ids=thread_ids)
-        ticket = ticket_for_thread(thread_ids=thread_ids)
-        return ThreadMatch(
-            is_known=known,
-            notification_id=notification.pk if notification else None,
-            ticket_id=ticket.pk if ticket else None,
-        )
+    """Is the mail known, which staff notification does it answer, which ticket does it
+    continue: the ticket of the first id (In-Reply-To, then References newest first) that a
+    stored message, or else an outbox row other than staff mail, carries. One query on
+    PostgreSQL for what took three or four."""
     ids = [*thread_ids, message_id] if message_id else list(thread_ids)
     if not ids:
         return ThreadMatch(is_known=False, notification_id=None, ticket_id=None)
-    received, sent = Message._meta.db_table, OutboundEmail._meta.db_table
-    sql = (
-        f"SELECT false, message_id, ticket_id, id, '' FROM {received}"  # noqa: S608
-        f" WHERE message_id = ANY(%s)"
-        f" UNION ALL SELECT true, message_id, ticket_id, id, kind FROM {sent}"
-        f" WHERE message_id = ANY(%s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ids, ids])
-        rows = cursor.fetchall()
+    rows = _stored_with_message_ids(ids)  # (is_sent, message_id, ticket_id, id, kind)
     threads = set(thread_ids)
-    known = any(row[1] == message_id for row in rows) if message_id else False
+    known = bool(message_id) and any(row[1] == message_id for row in rows)
     staff = [r[3] for r in rows if r[0] and r[4] in STAFF_KINDS and r[1] in threads]
-    tickets: dict[str, int] = {r[1]: r[2] for r in rows if not r[0] and r[1] in threads}
+    tickets = {r[1]: r[2] for r in rows if not r[0] and r[1] in threads}
     for is_sent, mid, ticket_id, _pk, kind in rows:  # outbox rows: mail without a message
         if is_sent and kind not in STAFF_KINDS and ticket_id is not None and mid in threads:
             tickets.setdefault(mid, ticket_id)
@@ -73,35 +54,25 @@ def thread_match(*, message_id: str, thread_ids: list[str]) -> ThreadMatch:
     )
 
 
-def ticket_for_thread(*, thread_ids: list[str]) -> Ticket | None:
-    """The ticket of the newest stored message the mail refers to, if any."""
-    if not thread_ids:
-        return None
-    found = dict(
-        Message.objects.filter(message_id__in=thread_ids).values_list("message_id", "ticket_id")
+def _stored_with_message_ids(ids: list[str]) -> list[tuple]:
+    """Messages and outbox rows with these Message-IDs (each is unique in its table)."""
+    if connection.vendor != "postgresql":
+        received = Message.objects.filter(message_id__in=ids).values_list(
+            "message_id", "ticket_id", "id"
+        )
+        sent = OutboundEmail.objects.filter(message_id__in=ids).values_list(
+            "message_id", "ticket_id", "id", "kind"
+        )
+        return [(False, *row, "") for row in received] + [(True, *row) for row in sent]
+    sql = (
+        f"SELECT false, message_id, ticket_id, id, '' FROM {Message._meta.db_table}"  # noqa: S608
+        f" WHERE message_id = ANY(%s) UNION ALL"
+        f" SELECT true, message_id, ticket_id, id, kind FROM {OutboundEmail._meta.db_table}"
+        f" WHERE message_id = ANY(%s)"
     )
-    # Outbox rows carry the Message-ID of mail we sent without a timeline message.
-    for message_id, ticket_id in (
-        OutboundEmail.objects.filter(message_id__in=thread_ids, ticket__isnull=False)
-        .exclude(kind__in=STAFF_KINDS)
-        .values_list("message_id", "ticket_id")
-    ):
-        found.setdefault(message_id, ticket_id)
-    for message_id in thread_ids:  # In-Reply-To first, then References newest first
-        if message_id in found:
-            return Ticket.objects.select_related("requester").get(pk=found[message_id])
-    return None
-
-
-def staff_notification_for_thread(*, thread_ids: list[str]) -> OutboundEmail | None:
-    """The staff notification this mail answers, if it answers one."""
-    if not thread_ids:
-        return None
-    return (
-        OutboundEmail.objects.filter(message_id__in=thread_ids, kind__in=STAFF_KINDS)
-        .select_related("ticket")
-        .first()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids, ids])
+        return cursor.fetchall()
 
 
 def ticket_for_subject_token(*, subject: str, sender_email: str) -> Ticket | None:
