@@ -151,7 +151,8 @@ def _search_vector_for_new_ticket(*, subject: str, email: str, body: str) -> Raw
 
 
 def _search_vector_appended(*, text: str) -> RawSQL | None:
-    """_search_append's expression, for an UPDATE the caller makes anyway."""
+    """The vector with one new body added (the thread is not re-read), as an expression for
+    an UPDATE of the ticket."""
     if connection.vendor != "postgresql" or not text:
         return None
     return RawSQL(
@@ -162,15 +163,10 @@ def _search_vector_appended(*, text: str) -> RawSQL | None:
 
 
 def _search_append(*, ticket_id: int, text: str) -> None:
-    """Add one new body to the vector without re-reading the whole thread."""
-    if connection.vendor != "postgresql" or not text:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE inbox_ticket SET search_vector = coalesce(search_vector, ''::tsvector)"
-            " || setweight(to_tsvector('english', left(%s, %s)), 'B') WHERE id = %s",
-            [text, SEARCH_BODY_LIMIT, ticket_id],
-        )
+    """Add one new body to the ticket's vector, for a caller that makes no UPDATE of its own."""
+    appended = _search_vector_appended(text=text)
+    if appended is not None:
+        Ticket.objects.filter(pk=ticket_id).update(search_vector=appended)
 
 
 def _apply_status_facts(ticket: Ticket, new_status: str, now: datetime) -> list[str]:
@@ -358,8 +354,8 @@ def message_add_inbound(
         ticket.snoozed_until = None  # a customer reply wakes a snoozed ticket
         fields.append("snoozed_until")
     fields += _sla_customer_wrote(ticket, now)
-    # The timeline bump and the new body's words ride on this UPDATE (ticket_touch's and
-    # _search_append's): the row is locked above.
+    # The timeline bump and the new body's words ride on this UPDATE (no ticket_touch or
+    # _search_append of their own): the row is locked above.
     ticket.version += 1
     fields.append("version")
     appended = _search_vector_appended(text=content.body_text)
