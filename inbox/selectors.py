@@ -6,7 +6,7 @@ import base64
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,12 +125,27 @@ def user_team_ids(*, user: User) -> list[int]:
     return list(user.memberships.values_list("team_id", flat=True))
 
 
-def _view_q(*, view: str, user: User, team_ids: list[int], now: dt.datetime) -> Q:
-    """Return the filter of one navigation view (visibility is applied separately)."""
+def _statuses_q(allowed: Sequence[str], chosen: str) -> Q:
+    """The view's statuses, narrowed to the status filter when it is one of them.
+
+    One clause, not `status IN (...) AND status = 'open'`: PostgreSQL multiplies the two
+    selectivities and, ten times short on the rows, sorts the matches instead of walking
+    an index in order. A chosen status outside the view still empties it (filtered later).
+    """
+    if chosen in allowed:
+        return Q(status=chosen)
+    return Q(status__in=allowed)
+
+
+def _view_q(*, view: str, user: User, team_ids: list[int], now: dt.datetime, status: str = "") -> Q:
+    """Return the filter of one navigation view (visibility is applied separately).
+
+    `status` is the list's status filter, folded into the view's own status clause.
+    """
     from notes.models import Handoff, HandoffStatus, Mention
 
     awake = Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now)
-    working = Q(status__in=OPEN_STATUSES) & awake
+    working = _statuses_q(OPEN_STATUSES, status) & awake
     if view == "mine":
         return working & Q(assignee=user)
     if view == "unassigned":
@@ -140,9 +155,9 @@ def _view_q(*, view: str, user: User, team_ids: list[int], now: dt.datetime) -> 
     if view == "pending":
         return Q(status=Status.PENDING)
     if view == "snoozed":
-        return Q(status__in=OPEN_STATUSES, snoozed_until__gt=now)
+        return _statuses_q(OPEN_STATUSES, status) & Q(snoozed_until__gt=now)
     if view == "solved":
-        return Q(status__in=DONE_STATUSES)
+        return _statuses_q(DONE_STATUSES, status)
     if view == "mentions":
         mentioned = Mention.objects.filter(Q(user=user) | Q(team_id__in=team_ids))
         return Q(id__in=mentioned.values("note__ticket_id"))
@@ -242,7 +257,7 @@ def _filtered(
 ) -> QuerySet[Ticket]:
     now = now or timezone.now()
     queryset = ticket_visible_queryset(user=user).filter(
-        _view_q(view=filters.view, user=user, team_ids=team_ids, now=now)
+        _view_q(view=filters.view, user=user, team_ids=team_ids, now=now, status=filters.status)
     )
     if filters.status:
         queryset = queryset.filter(status=filters.status)
