@@ -89,17 +89,47 @@ def email_ingest(
 
 def _ingest(*, raw: bytes, mailbox: Mailbox | None, source: str) -> IngestResult:
     inbound, created = inbound_store(raw=raw, mailbox=mailbox, source=source)
-    if not created and inbound.status != InboundStatus.RECEIVED:
-        return IngestResult(
-            inbound_id=inbound.pk,
-            status=inbound.status,
-            is_duplicate=True,
-            ticket_id=inbound.ticket_id,
-            message_id=inbound.message_id,
-            reason="already received",
+    if not created:
+        if inbound.status != InboundStatus.RECEIVED:
+            return IngestResult(
+                inbound_id=inbound.pk,
+                status=inbound.status,
+                is_duplicate=True,
+                ticket_id=inbound.ticket_id,
+                message_id=inbound.message_id,
+                reason="already received",
+            )
+        # A re-delivery of mail not yet processed: the stored bytes decide (they may differ).
+        return inbound_process(inbound_id=inbound.pk)
+    with transaction.atomic():
+        # We hold the row we just stored; lock it against the sweep without reading it
+        # back (ORM-compiling a join to the mailbox cost more than the SQL).
+        if not _inbound_lock_received(inbound.pk):
+            return _result(InboundEmail.objects.get(pk=inbound.pk), is_duplicate=True)
+        inbound.mailbox = _mailbox_cached(inbound.mailbox_id)
+        return _process_locked(inbound)
+
+
+def _inbound_lock_received(inbound_id: int) -> bool:
+    """Lock a stored row; False when another worker has processed it meanwhile."""
+    if connection.vendor != "postgresql":  # SQLite serialises writers: nothing to lock
+        return InboundEmail.objects.filter(pk=inbound_id, status=InboundStatus.RECEIVED).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status FROM inbox_inboundemail WHERE id = %s FOR UPDATE", [inbound_id]
         )
-    # Our bytes are the stored ones only if we stored them (a re-delivery may differ).
-    return inbound_process(inbound_id=inbound.pk, raw=raw if created else None)
+        row = cursor.fetchone()
+    return row is not None and row[0] == InboundStatus.RECEIVED
+
+
+def _mailbox_cached(mailbox_id: int | None) -> Mailbox | None:
+    """The mailbox with its team, from the configuration cache (retired on any save)."""
+    if mailbox_id is None:
+        return None
+    return config_cached(
+        f"mailbox:{mailbox_id}",
+        lambda: Mailbox.objects.select_related("team").filter(pk=mailbox_id).first(),
+    )
 
 
 def inbound_store(*, raw: bytes, mailbox: Mailbox | None, source: str) -> tuple[InboundEmail, bool]:
@@ -158,50 +188,49 @@ def _inbound_get_or_create(
     )
 
 
-def inbound_process(*, inbound_id: int, raw: bytes | None = None) -> IngestResult:
-    """Parse and thread one stored mail; idempotent (a processed row is left alone).
-
-    `raw`: the stored bytes when the caller has them (not read back from the database).
-    """
+def inbound_process(*, inbound_id: int) -> IngestResult:
+    """Parse and thread one stored mail; idempotent (a processed row is left alone)."""
     with transaction.atomic():
         # Two workers (poller and sweep) may reach the same row: one processes it.
-        locked = InboundEmail.objects.select_for_update(of=("self",)).select_related(
-            "mailbox__team"
+        inbound = (
+            InboundEmail.objects.select_for_update(of=("self",))
+            .select_related("mailbox__team")
+            .get(pk=inbound_id)
         )
-        if raw is not None:
-            inbound = locked.defer("raw").get(pk=inbound_id)
-            inbound.raw = raw
-        else:
-            inbound = locked.get(pk=inbound_id)
         if inbound.status != InboundStatus.RECEIVED:
             return _result(inbound, is_duplicate=True)
+        return _process_locked(inbound)
+
+
+def _process_locked(inbound: InboundEmail) -> IngestResult:
+    """Process a `received` row the caller holds locked in its transaction."""
+    try:
+        with transaction.atomic():
+            outcome = _process(inbound)
+    except (OperationalError, InterfaceError):
+        # The database, not the mail, failed: leave the raw row `received` so the next
+        # poll or the inbound sweep tries again, instead of flagging good mail.
+        raise
+    except Exception as exc:
+        logger.exception("inbound mail %s could not be processed", inbound.pk)
+        reason = f"processing failed: {type(exc).__name__}: {exc}"[:1000]
         try:
             with transaction.atomic():
-                outcome = _process(inbound)
-        except (OperationalError, InterfaceError):
-            # The database, not the mail, failed: leave the raw row `received` so the next
-            # poll or the inbound sweep tries again, instead of flagging good mail.
-            raise
-        except Exception as exc:
-            logger.exception("inbound mail %s could not be processed", inbound.pk)
-            reason = f"processing failed: {type(exc).__name__}: {exc}"[:1000]
-            try:
-                with transaction.atomic():
-                    outcome = _flag_unparsed(inbound, parsed=None, reason=reason)
-            except Exception as exc2:
-                logger.exception("inbound mail %s could not be flagged", inbound.pk)
-                outcome = _Outcome(
-                    status=InboundStatus.FAILED,
-                    reason=f"{reason}; flagging failed: {type(exc2).__name__}: {exc2}"[:2000],
-                )
-        inbound.status = outcome.status
-        inbound.error = clean_text(outcome.reason)
-        inbound.ticket_id = outcome.ticket_id
-        inbound.message_id = outcome.message_id
-        inbound.processed_at = timezone.now()
-        inbound.save(
-            update_fields=["status", "error", "ticket", "message", "processed_at", "updated_at"]
-        )
+                outcome = _flag_unparsed(inbound, parsed=None, reason=reason)
+        except Exception as exc2:
+            logger.exception("inbound mail %s could not be flagged", inbound.pk)
+            outcome = _Outcome(
+                status=InboundStatus.FAILED,
+                reason=f"{reason}; flagging failed: {type(exc2).__name__}: {exc2}"[:2000],
+            )
+    inbound.status = outcome.status
+    inbound.error = clean_text(outcome.reason)
+    inbound.ticket_id = outcome.ticket_id
+    inbound.message_id = outcome.message_id
+    inbound.processed_at = timezone.now()
+    inbound.save(
+        update_fields=["status", "error", "ticket", "message", "processed_at", "updated_at"]
+    )
     result = _result(inbound, is_duplicate=False)
     return replace(result, created_ticket=outcome.created_ticket)
 

@@ -163,7 +163,7 @@ def test_production_variables_select_postgresql_and_redis():
     )
     assert found["db"] == "django.db.backends.postgresql"
     assert found["db_name"] == "tandem"
-    assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert found["cache"] == "helpdesk.cache.ReusedClientRedisCache"
     assert found["eager"] is False
     assert found["broker"] == "redis://cache.internal:6379/2"
     assert found["debug"] is False

@@ -285,3 +285,32 @@ def test_raw_insert_inside_a_transaction_still_stores_once(mailbox):
         second = email_ingest(raw=raw, mailbox=mailbox)
     assert second.is_duplicate
     assert second.inbound_id == first.inbound_id
+
+
+def test_mailbox_settings_cache_retires(mailbox, committed):
+    """The just-stored path takes the mailbox (and team) from the cache: a change counts."""
+    other = TeamFactory(name="Billing", handle="billing")
+    assert ingest(mailbox).team_id == mailbox.team_id
+    assert ingest(mailbox).team_id == mailbox.team_id  # served from the cache now
+    with committed(execute=True):
+        stored = Mailbox.objects.get(pk=mailbox.pk)
+        stored.team = other
+        stored.save()
+    # The caller still holds its stale object; the stored settings decide.
+    assert ingest(mailbox).team_id == other.pk
+
+
+def test_row_processed_by_another_worker_is_left_alone(mailbox):
+    """Between our commit of the raw row and our lock, the sweep may have processed it."""
+    from inbox.email.ingest import _inbound_lock_received, inbound_store
+
+    inbound, created = inbound_store(raw=mail(), mailbox=mailbox, source="test")
+    assert created
+    assert _inbound_lock_received(inbound.pk)
+    swept = email_ingest(raw=bytes(inbound.raw), mailbox=mailbox)  # the "sweep" gets there
+    assert swept.status == InboundStatus.PROCESSED
+    assert not _inbound_lock_received(inbound.pk)
+    again = email_ingest(raw=bytes(inbound.raw), mailbox=mailbox)
+    assert again.is_duplicate
+    assert again.ticket_id == swept.ticket_id
+    assert Ticket.objects.filter(pk=swept.ticket_id).count() == 1
