@@ -1,9 +1,11 @@
 """Poll a mailbox over IMAP (imaplib): fetch, store, and only then mark the mail done.
 
-Per message: FETCH with BODY.PEEK (the server's \\Seen flag stays untouched), then
-`email_ingest` commits the raw bytes, and only after that commit the mail is flagged \\Seen
-on the server and our high-water mark (`imap_last_uid`) moves. A poller killed anywhere in
-between re-fetches the mail next time; the unique message key stores it once.
+Per message: FETCH with BODY.PEEK (the server's \\Seen flag stays untouched). Each batch
+of fetched mail is committed in one INSERT (`email_ingest_many`) and processed, and only
+after that the batch is flagged \\Seen on the server and our high-water mark
+(`imap_last_uid`) moves. A poller killed anywhere in between re-fetches the mail next
+time; the unique message key stores it once, and the inbound sweep processes what was
+stored but not processed.
 
 A UIDVALIDITY change (the server renumbered the folder) resets the high-water mark; the
 message keys make the re-read import nothing twice. One poller per mailbox at a time
@@ -25,11 +27,14 @@ from django.utils import timezone
 
 from helpdesk.models import Mailbox
 
-from .ingest import email_ingest
+from .ingest import email_ingest_many
 
 logger = logging.getLogger(__name__)
 
 BATCH = 200  # messages per poll; the next poll continues
+# Mail stored per INSERT: one commit per batch instead of per mail, memory bounded.
+STORE_BATCH = 50
+STORE_BATCH_BYTES = 20 * 1024 * 1024
 TIMEOUT_SECONDS = 60
 _LOCK_NAMESPACE = 7_201_001  # advisory-lock key space of the mail poller
 
@@ -146,18 +151,36 @@ def _poll(client: imaplib.IMAP4, mailbox: Mailbox, result: PollResult, batch: in
     data = _check(client.uid("SEARCH", None, f"UID {last_uid + 1}:*"), "SEARCH")
     # "N:*" always matches the highest UID, even below N: filter.
     uids = sorted(int(uid) for uid in (data[0] or b"").split() if int(uid) > last_uid)[:batch]
+    batch_mail: list[tuple[int, bytes]] = []
+    batch_bytes = 0
     for uid in uids:
         fetched = _check(client.uid("FETCH", str(uid), "(BODY.PEEK[])"), "FETCH")
         raw = _fetched_bytes(fetched)
         if raw is None:
             continue  # expunged meanwhile
         result.fetched += 1
-        ingest = email_ingest(raw=raw, mailbox=mailbox, source="imap")  # commits
+        batch_mail.append((uid, raw))
+        batch_bytes += len(raw)
+        if len(batch_mail) >= STORE_BATCH or batch_bytes >= STORE_BATCH_BYTES:
+            _ingest_fetched(client, mailbox, result, batch_mail)
+            batch_mail, batch_bytes = [], 0
+    if batch_mail:
+        _ingest_fetched(client, mailbox, result, batch_mail)
+
+
+def _ingest_fetched(
+    client: imaplib.IMAP4, mailbox: Mailbox, result: PollResult, fetched: list[tuple[int, bytes]]
+) -> None:
+    ingested = email_ingest_many(raws=[raw for _, raw in fetched], mailbox=mailbox, source="imap")
+    for ingest in ingested:
         result.stored += 0 if ingest.is_duplicate else 1
         result.duplicates += 1 if ingest.is_duplicate else 0
-        # Only now, after the commit, is the mail done on the server and in our mark.
-        _check(client.uid("STORE", str(uid), "+FLAGS", "(\\Seen)"), "STORE")
-        Mailbox.objects.filter(pk=mailbox.pk, imap_last_uid__lt=uid).update(imap_last_uid=uid)
+    # Only now, after the commits, is the mail done on the server and in our mark.
+    uids = [uid for uid, _ in fetched]
+    _check(client.uid("STORE", ",".join(map(str, uids)), "+FLAGS", "(\\Seen)"), "STORE")
+    Mailbox.objects.filter(pk=mailbox.pk, imap_last_uid__lt=max(uids)).update(
+        imap_last_uid=max(uids)
+    )
 
 
 def _quote(folder: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -82,13 +83,27 @@ def email_ingest(
     Raises only when the database cannot store the raw bytes; every problem with the
     mail itself ends as a flagged ticket or an ignored row with its reason.
     """
-    raw = bytes(raw)
-    with config_snapshot():  # one check of the cached configuration for the whole mail
-        return _ingest(raw=raw, mailbox=mailbox, source=source)
+    return email_ingest_many(raws=[raw], mailbox=mailbox, source=source)[0]
 
 
-def _ingest(*, raw: bytes, mailbox: Mailbox | None, source: str) -> IngestResult:
-    inbound, created = inbound_store(raw=raw, mailbox=mailbox, source=source)
+def email_ingest_many(
+    *, raws: Sequence[bytes], mailbox: Mailbox | None = None, source: str = "file"
+) -> list[IngestResult]:
+    """Commit a batch of raw mails in one INSERT, then process each in its own transaction.
+
+    The poller's path: one store (and commit) per fetched batch instead of per mail. When
+    processing fails after the commit, the rest stay `received` for the next poll or the
+    inbound sweep; nothing stored is lost.
+    """
+    stored = inbound_store_many(raws=[bytes(raw) for raw in raws], mailbox=mailbox, source=source)
+    results = []
+    for inbound, created in stored:
+        with config_snapshot():  # one check of the cached configuration per mail
+            results.append(_after_store(inbound, created=created))
+    return results
+
+
+def _after_store(inbound: InboundEmail, *, created: bool) -> IngestResult:
     if not created:
         if inbound.status != InboundStatus.RECEIVED:
             return IngestResult(
@@ -134,43 +149,72 @@ def _mailbox_cached(mailbox_id: int | None) -> Mailbox | None:
 
 def inbound_store(*, raw: bytes, mailbox: Mailbox | None, source: str) -> tuple[InboundEmail, bool]:
     """Commit the raw bytes; the unique message_key makes a re-delivery a no-op."""
+    return inbound_store_many(raws=[raw], mailbox=mailbox, source=source)[0]
+
+
+def inbound_store_many(
+    *, raws: Sequence[bytes], mailbox: Mailbox | None, source: str
+) -> list[tuple[InboundEmail, bool]]:
+    """Commit the raw bytes of each mail: (its row, whether this call stored it), in order."""
+    if not raws:
+        return []
     with transaction.atomic():
-        # Not autocommit: a poller killed while its INSERT waits must not commit the row.
+        # Not autocommit: a poller killed while its INSERT waits must not commit the rows.
         if connection.vendor == "postgresql":
-            return _inbound_insert(raw=raw, mailbox=mailbox, source=source)
-        return _inbound_get_or_create(raw=raw, mailbox=mailbox, source=source)
+            return _inbound_insert(raws=raws, mailbox=mailbox, source=source)
+        return [_inbound_get_or_create(raw=raw, mailbox=mailbox, source=source) for raw in raws]
 
 
 def _inbound_insert(
-    *, raw: bytes, mailbox: Mailbox | None, source: str
-) -> tuple[InboundEmail, bool]:
-    """One INSERT .. ON CONFLICT DO NOTHING (get_or_create took a SELECT and a savepoint)."""
+    *, raws: Sequence[bytes], mailbox: Mailbox | None, source: str
+) -> list[tuple[InboundEmail, bool]]:
+    """One INSERT .. ON CONFLICT DO NOTHING for the batch (get_or_create took a SELECT and
+    a savepoint per mail); a key met twice in the batch is stored once."""
     now = timezone.now()
-    inbound = InboundEmail(
-        created_at=now,
-        updated_at=now,
-        message_key=message_key_for(raw),
-        raw=raw,
-        sha256=hashlib.sha256(raw).hexdigest(),
-        size=len(raw),
-        mailbox=mailbox,
-        source=source[:16],
-    )
+    rows = [
+        InboundEmail(
+            created_at=now,
+            updated_at=now,
+            message_key=message_key_for(raw),
+            raw=raw,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            size=len(raw),
+            mailbox=mailbox,
+            source=source[:16],
+        )
+        for raw in raws
+    ]
     fields = [f for f in InboundEmail._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = [f.get_db_prep_save(f.pre_save(inbound, add=False), connection) for f in fields]
+    values = [
+        f.get_db_prep_save(f.pre_save(row, add=False), connection) for row in rows for f in fields
+    ]
     table = connection.ops.quote_name(InboundEmail._meta.db_table)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 - _meta names
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([one_row] * len(rows))}"  # noqa: S608 - _meta names
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} ON CONFLICT (message_key) DO NOTHING RETURNING id", values)
-        row = cursor.fetchone()
-    if row is None:  # a re-delivery: the stored row decides
-        return InboundEmail.objects.get(message_key=inbound.message_key), False
-    inbound.pk = row[0]
-    inbound._state.adding = False
-    inbound._state.db = connection.alias
-    return inbound, True
+        cursor.execute(
+            f"{sql} ON CONFLICT (message_key) DO NOTHING RETURNING id, message_key", values
+        )
+        inserted = {key: pk for pk, key in cursor.fetchall()}
+    missing = {row.message_key for row in rows} - inserted.keys()
+    # Re-deliveries: the stored rows decide.
+    existing = {r.message_key: r for r in InboundEmail.objects.filter(message_key__in=missing)}
+    stored: list[tuple[InboundEmail, bool]] = []
+    ours: dict[str, InboundEmail] = {}
+    for row in rows:
+        key = row.message_key
+        if key in ours:  # twice in this batch: the first copy's row (and, later, its fate)
+            stored.append((ours[key], False))
+        elif key in inserted:
+            row.pk = inserted[key]
+            row._state.adding = False
+            row._state.db = connection.alias
+            ours[key] = row
+            stored.append((row, True))
+        else:
+            stored.append((existing[key], False))
+    return stored
 
 
 def _inbound_get_or_create(

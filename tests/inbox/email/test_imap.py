@@ -54,6 +54,22 @@ def test_poll_stores_new_mail_once_and_marks_it_seen_after_storing(dovecot, imap
 
 
 @pytest.mark.django_db
+def test_mail_is_stored_in_batches_all_marked_and_counted(dovecot, imap_mailbox, monkeypatch):
+    from inbox.email import imap
+
+    monkeypatch.setattr(imap, "STORE_BATCH", 2)  # five mails: batches of 2, 2 and 1
+    dovecot.append(*_mails(5, prefix="batched"))
+
+    result = mailbox_poll(mailbox_id=imap_mailbox.pk)
+
+    assert (result.fetched, result.stored, result.duplicates, result.error) == (5, 5, 0, "")
+    assert Ticket.objects.count() == 5
+    assert all("\\Seen" in flags for flags in dovecot.flags().values())
+    imap_mailbox.refresh_from_db()
+    assert imap_mailbox.imap_last_uid == 5
+
+
+@pytest.mark.django_db
 def test_refetch_after_a_crash_past_the_commit_creates_no_duplicate(dovecot, imap_mailbox):
     dovecot.append(*_mails(3))
     mailbox_poll(mailbox_id=imap_mailbox.pk)
