@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, F, Max, Model, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from helpdesk.business_hours import (
     business_seconds_between,
     schedule_from_model,
 )
+from helpdesk.db import row_insert
 from helpdesk.models import AutoAssign, Macro, Mailbox, Membership, Priority, Role, Team, User
 from helpdesk.services import config_cached
 from notes.models import NotificationKind
@@ -249,7 +250,6 @@ def ticket_create_with_message(
     if team is None and mailbox is not None:
         team = mailbox.team
     ticket = Ticket(
-        number=ticket_next_number(),
         subject=(subject or "(no subject)")[:500],
         status=Status.NEW,
         priority=priority,
@@ -266,20 +266,35 @@ def ticket_create_with_message(
         version=1,  # the 'created' event's bump, written with the row (event_record's touch)
     )
     _sla_set_targets(ticket)  # due times go in with the INSERT, not a second UPDATE
-    ticket.search_vector = _search_vector_for_new_ticket(
-        subject=ticket.subject, email=requester.email, body=content.body_text
-    )
-    ticket.save(force_insert=True)
-    # The expression is not a value: left unloaded, a later save() does not write it again.
-    ticket.__dict__.pop("search_vector", None)
+    if connection.vendor == "postgresql":
+        # One statement: the number from its sequence and the search vector made by the
+        # INSERT itself (no nextval round trip, no refresh UPDATE, no ORM compile).
+        row_insert(
+            ticket,
+            expressions={
+                "number": RawSQL("nextval('inbox_ticket_number_seq')", []),
+                "search_vector": _search_vector_for_new_ticket(
+                    subject=ticket.subject, email=requester.email, body=content.body_text
+                ),
+            },
+            fetch=("number",),
+        )
+    else:
+        ticket.number = ticket_next_number()
+        ticket.save(force_insert=True)
     message = _message_create_inbound(ticket=ticket, contact=requester, content=content, now=now)
     if tags:
         ticket_set_tags(ticket=ticket, actor=created_by, names=tags, record=False)
-    TicketEvent.objects.create(
-        ticket=ticket,
-        actor=created_by,
-        kind=EventKind.CREATED,
-        data={"channel": channel, "follow_up_of": follow_up_of.number if follow_up_of else None},
+    _row_create(
+        TicketEvent(
+            ticket=ticket,
+            actor=created_by,
+            kind=EventKind.CREATED,
+            data={
+                "channel": channel,
+                "follow_up_of": follow_up_of.number if follow_up_of else None,
+            },
+        )
     )
     nav_counts_invalidate()
     if ticket.team_id is not None and ticket.assignee_id is None:
@@ -302,7 +317,7 @@ def ticket_create_with_message(
 def _message_create_inbound(
     *, ticket: Ticket, contact: Contact, content: InboundContent, now: datetime
 ) -> Message:
-    return Message.objects.create(
+    message = Message(
         ticket=ticket,
         direction=Direction.INBOUND,
         author_contact=contact,
@@ -320,6 +335,16 @@ def _message_create_inbound(
         parse_notes=content.parse_notes,
         created_at=now,
     )
+    _row_create(message)
+    return message
+
+
+def _row_create(obj: Model) -> None:
+    """INSERT a new row: plain SQL on PostgreSQL (the ingest hot path), save() elsewhere."""
+    if connection.vendor == "postgresql":
+        row_insert(obj)
+    else:
+        obj.save(force_insert=True)
 
 
 @transaction.atomic  # a savepoint: callers catch InvalidTransition and carry on

@@ -1,0 +1,79 @@
+"""Plain-SQL INSERT of model rows for the ingest hot path (PostgreSQL).
+
+`Model.save()` compiles a fresh INSERT per row; on the e-mail path that compile cost
+more than the statement. These build the same INSERT from `_meta` (the fields'
+`pre_save` and `get_db_prep_save` as Django does), with SQL expressions allowed for
+values the database makes (a sequence number, a search vector).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Field, Model
+from django.db.models.expressions import RawSQL
+
+
+def insert_fields(model: type[Model]) -> list[Field]:
+    """The columns an INSERT writes: not the id, not generated columns."""
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if not f.primary_key and not getattr(f, "generated", False)
+    ]
+
+
+def insert_values(obj: Model, fields: Sequence[Field], *, add: bool = True) -> list[Any]:
+    """The row's values as `save()` would send them (auto_now applied when adding)."""
+    return [f.get_db_prep_save(f.pre_save(obj, add=add), connection) for f in fields]
+
+
+def row_insert(
+    obj: Model,
+    *,
+    expressions: Mapping[str, RawSQL] | None = None,
+    fetch: Sequence[str] = (),
+) -> None:
+    """INSERT `obj` in one statement, RETURNING its id and its generated columns.
+
+    `expressions`: attribute name -> SQL the database computes. Those named in `fetch`
+    are read back onto `obj`; the others are left unloaded (a search vector nobody reads,
+    which a later save() then does not write again).
+    """
+    expressions = expressions or {}
+    meta = obj._meta
+    fields = insert_fields(type(obj))
+    placeholders: list[str] = []
+    params: list[Any] = []
+    values = insert_values(obj, [f for f in fields if f.attname not in expressions])
+    plain = iter(values)
+    for f in fields:
+        expression = expressions.get(f.attname)
+        if expression is None:
+            placeholders.append("%s")
+            params.append(next(plain))
+        else:
+            placeholders.append(expression.sql)
+            params.extend(expression.params)
+    returned = [
+        meta.pk,
+        *(f for f in meta.concrete_fields if getattr(f, "generated", False)),
+        *(f for f in fields if f.attname in expressions and f.attname in fetch),
+    ]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"  # noqa: S608 - _meta names
+        f" VALUES ({', '.join(placeholders)})"
+        f" RETURNING {', '.join(quote(f.column) for f in returned)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    for f, value in zip(returned, row, strict=True):
+        setattr(obj, f.attname, value)
+    for name in expressions.keys() - set(fetch):
+        obj.__dict__.pop(name, None)
+    obj._state.adding = False
+    obj._state.db = connection.alias
