@@ -77,3 +77,21 @@ def row_insert(
         obj.__dict__.pop(name, None)
     obj._state.adding = False
     obj._state.db = connection.alias
+
+
+def row_update(obj: Model, fields: Sequence[str]) -> None:
+    """UPDATE the named fields of a stored `obj` (auto_now fields refreshed as save() does).
+
+    `save(update_fields=...)` compiles the UPDATE anew each time; this is the same
+    statement from `_meta`, for rows written once per inbound mail.
+    """
+    meta = obj._meta
+    written = [meta.get_field(name) for name in fields]
+    written += [
+        f for f in meta.concrete_fields if getattr(f, "auto_now", False) and f not in written
+    ]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in written)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 - _meta names
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*insert_values(obj, written, add=False), obj.pk])

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Contact
 from accounts.services import contact_get_or_create, contact_resolve
+from helpdesk.db import row_update
 from helpdesk.models import Mailbox
 from helpdesk.services import config_cached, config_snapshot
 from inbox.models import (
@@ -272,9 +273,7 @@ def _process_locked(inbound: InboundEmail) -> IngestResult:
     inbound.ticket_id = outcome.ticket_id
     inbound.message_id = outcome.message_id
     inbound.processed_at = timezone.now()
-    inbound.save(
-        update_fields=["status", "error", "ticket", "message", "processed_at", "updated_at"]
-    )
+    row_update(inbound, ["status", "error", "ticket", "message", "processed_at"])
     result = _result(inbound, is_duplicate=False)
     return replace(result, created_ticket=outcome.created_ticket)
 
@@ -440,10 +439,28 @@ def _sender_over_limit(contact: Contact, *, is_new: bool) -> tuple[bool, Ticket 
     window = timezone.now() - timedelta(
         seconds=_setting("EMAIL_SENDER_TICKET_WINDOW_SECONDS", 3600)
     )
-    recent = Ticket.objects.filter(requester=contact, created_at__gte=window)
-    if recent.count() < limit:
+    if _recent_ticket_count(requester_id=contact.pk, since=window, cap=limit) < limit:
         return False, None
+    recent = Ticket.objects.filter(requester=contact, created_at__gte=window)
     return True, recent.order_by("-created_at").first()
+
+
+def _recent_ticket_count(*, requester_id: int, since: datetime, cap: int) -> int:
+    """How many tickets the sender opened since `since`, counted up to `cap`.
+
+    Asked for every mail from a known sender: plain SQL on PostgreSQL, where compiling
+    the ORM count cost more than running it (a range scan of inbox_ticket_requester_idx).
+    """
+    if connection.vendor != "postgresql":
+        recent = Ticket.objects.filter(requester_id=requester_id, created_at__gte=since)
+        return recent.order_by()[:cap].count()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM inbox_ticket"
+            " WHERE requester_id = %s AND created_at >= %s LIMIT %s) recent",
+            [requester_id, since, cap],
+        )
+        return int(cursor.fetchone()[0])
 
 
 def _mailbox_for(parsed: ParsedEmail) -> Mailbox | None:
