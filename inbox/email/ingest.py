@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -117,13 +117,16 @@ def _after_store(inbound: InboundEmail, *, created: bool) -> IngestResult:
             )
         # A re-delivery of mail not yet processed: the stored bytes decide (they may differ).
         return inbound_process(inbound_id=inbound.pk)
-    with transaction.atomic():
+
+    def lock() -> InboundEmail:
         # We hold the row we just stored; lock it against the sweep without reading it
         # back (ORM-compiling a join to the mailbox cost more than the SQL).
         if not _inbound_lock_received(inbound.pk):
-            return _result(InboundEmail.objects.get(pk=inbound.pk), is_duplicate=True)
+            return InboundEmail.objects.get(pk=inbound.pk)  # processed meanwhile
         inbound.mailbox = _mailbox_cached(inbound.mailbox_id)
-        return _process_locked(inbound)
+        return inbound
+
+    return _process_row(inbound.pk, lock)
 
 
 def _inbound_lock_received(inbound_id: int) -> bool:
@@ -235,30 +238,41 @@ def _inbound_get_or_create(
 
 def inbound_process(*, inbound_id: int) -> IngestResult:
     """Parse and thread one stored mail; idempotent (a processed row is left alone)."""
-    with transaction.atomic():
+
+    def lock() -> InboundEmail:
         # Two workers (poller and sweep) may reach the same row: one processes it.
-        inbound = (
+        return (
             InboundEmail.objects.select_for_update(of=("self",))
             .select_related("mailbox__team")
             .get(pk=inbound_id)
         )
-        if inbound.status != InboundStatus.RECEIVED:
-            return _result(inbound, is_duplicate=True)
-        return _process_locked(inbound)
+
+    return _process_row(inbound_id, lock)
 
 
-def _process_locked(inbound: InboundEmail) -> IngestResult:
-    """Process a `received` row the caller holds locked in its transaction."""
+def _process_row(inbound_id: int, lock: Callable[[], InboundEmail]) -> IngestResult:
+    """Lock one stored mail, process it and mark it done, in one transaction.
+
+    No savepoint around the processing (two round trips a mail): when it fails, the whole
+    transaction rolls back and the mail is locked again and flagged in a second one.
+    """
     try:
         with transaction.atomic():
-            outcome = _process(inbound)
+            inbound = lock()
+            if inbound.status != InboundStatus.RECEIVED:
+                return _result(inbound, is_duplicate=True)
+            return _finish(inbound, _process(inbound))
     except (OperationalError, InterfaceError):
         # The database, not the mail, failed: leave the raw row `received` so the next
         # poll or the inbound sweep tries again, instead of flagging good mail.
         raise
     except Exception as exc:
-        logger.exception("inbound mail %s could not be processed", inbound.pk)
+        logger.exception("inbound mail %s could not be processed", inbound_id)
         reason = f"processing failed: {type(exc).__name__}: {exc}"[:1000]
+    with transaction.atomic():
+        inbound = lock()
+        if inbound.status != InboundStatus.RECEIVED:
+            return _result(inbound, is_duplicate=True)
         try:
             with transaction.atomic():
                 outcome = _flag_unparsed(inbound, parsed=None, reason=reason)
@@ -268,6 +282,10 @@ def _process_locked(inbound: InboundEmail) -> IngestResult:
                 status=InboundStatus.FAILED,
                 reason=f"{reason}; flagging failed: {type(exc2).__name__}: {exc2}"[:2000],
             )
+        return _finish(inbound, outcome)
+
+
+def _finish(inbound: InboundEmail, outcome: _Outcome) -> IngestResult:
     inbound.status = outcome.status
     inbound.error = clean_text(outcome.reason)
     inbound.ticket_id = outcome.ticket_id
