@@ -183,6 +183,13 @@ class Ticket(TimestampedModel):
                 name="inbox_ticket_open_cover_idx",
                 condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
             ),
+            # Mine: an agent's open tickets newest (or oldest) first, handed over in order so
+            # the page stops at 50 instead of joining and sorting every one (373 at 1 M).
+            models.Index(
+                fields=["assignee", "-created_at", "-id"],
+                name="inbox_ticket_mine_idx",
+                condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
+            ),
             # A success manager's views: open tickets of the accounts they manage.
             models.Index(
                 fields=["account", "status"],
