@@ -137,11 +137,10 @@ def ticket_search_refresh(*, ticket_id: int) -> None:
         )
 
 
-def _search_vector_for_new_ticket(*, subject: str, email: str, body: str) -> RawSQL | None:
+def _search_vector_for_new_ticket(*, subject: str, email: str, body: str) -> RawSQL:
     """The vector ticket_search_refresh would build for a ticket with one message, as an
-    expression for the ticket's INSERT (which saves the UPDATE that refresh costs)."""
-    if connection.vendor != "postgresql":
-        return None
+    expression for the ticket's INSERT on PostgreSQL (which saves the UPDATE that refresh
+    costs)."""
     return RawSQL(
         "setweight(to_tsvector('simple', %s), 'A')"
         " || setweight(to_tsvector('english', %s), 'A')"

@@ -178,9 +178,8 @@ def _ingest_fetched(
     # Only now, after the commits, is the mail done on the server and in our mark.
     uids = [uid for uid, _ in fetched]
     _check(client.uid("STORE", ",".join(map(str, uids)), "+FLAGS", "(\\Seen)"), "STORE")
-    Mailbox.objects.filter(pk=mailbox.pk, imap_last_uid__lt=max(uids)).update(
-        imap_last_uid=max(uids)
-    )
+    top = max(uids)
+    Mailbox.objects.filter(pk=mailbox.pk, imap_last_uid__lt=top).update(imap_last_uid=top)
 
 
 def _quote(folder: str) -> str:

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Contact
 from accounts.services import contact_get_or_create, contact_resolve
-from helpdesk.db import row_update
+from helpdesk.db import insert_fields, insert_values, row_update
 from helpdesk.models import Mailbox
 from helpdesk.services import config_cached, config_snapshot
 from inbox.models import (
@@ -107,14 +107,7 @@ def email_ingest_many(
 def _after_store(inbound: InboundEmail, *, created: bool) -> IngestResult:
     if not created:
         if inbound.status != InboundStatus.RECEIVED:
-            return IngestResult(
-                inbound_id=inbound.pk,
-                status=inbound.status,
-                is_duplicate=True,
-                ticket_id=inbound.ticket_id,
-                message_id=inbound.message_id,
-                reason="already received",
-            )
+            return replace(_result(inbound, is_duplicate=True), reason="already received")
         # A re-delivery of mail not yet processed: the stored bytes decide (they may differ).
         return inbound_process(inbound_id=inbound.pk)
 
@@ -188,11 +181,9 @@ def _inbound_insert(
         )
         for raw in raws
     ]
-    fields = [f for f in InboundEmail._meta.concrete_fields if not f.primary_key]
+    fields = insert_fields(InboundEmail)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    values = [
-        f.get_db_prep_save(f.pre_save(row, add=False), connection) for row in rows for f in fields
-    ]
+    values = [value for row in rows for value in insert_values(row, fields, add=False)]
     table = connection.ops.quote_name(InboundEmail._meta.db_table)
     one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([one_row] * len(rows))}"  # noqa: S608 - _meta names
