@@ -73,6 +73,7 @@ PLANS = [("starter", 49, 400), ("pro", 199, 300), ("business", 999, 200), ("ente
 PLANS += [("vip", 9999, 10)]
 DAY = dt.timedelta(days=1)
 SPAN_DAYS = 730  # two years of history
+BENCH_AGENT_QUEUE = 60  # open tickets of team0-agent0 beyond ticket 1: a full Mine page
 
 
 def pool(rng: random.Random, size: int, low: int, high: int) -> list[str]:
@@ -382,16 +383,20 @@ class TicketMaker:
     def ticket(self, ticket_id: int, out: dict, messages: int | None = None) -> None:
         rng, now = self.rng, self.now
         team_ids = self.people["team_ids"]
-        team_id = team_ids[0] if ticket_id == 1 else rng.choice(team_ids)
+        # Ticket 1 (50 messages) and the next BENCH_AGENT_QUEUE are the bench agent's open
+        # queue at every scale: at 10,000 tickets an agent holds a handful, and the Mine
+        # case would compare a page of 4 rows with a full one instead of 10 k with 1 M.
+        bench_agents = ticket_id <= 1 + BENCH_AGENT_QUEUE
+        team_id = team_ids[0] if bench_agents else rng.choice(team_ids)
         team_agents = self.people["agents_by_team"][team_id]
         # Skewed towards the recent past, as a growing help desk is.
-        age_days = SPAN_DAYS * rng.random() ** 1.6
+        age_days = (14 if bench_agents else SPAN_DAYS) * rng.random() ** 1.6
         created = now - dt.timedelta(days=age_days)
-        status = "open" if ticket_id == 1 else ticket_status(rng, age_days)
+        status = "open" if bench_agents else ticket_status(rng, age_days)
         contact_id = rng.randint(1, self.n_contacts)
         account_id = self.contact_account[contact_id]
         assignee = None if status == "new" or rng.random() < 0.05 else rng.choice(team_agents)
-        if ticket_id == 1:
+        if bench_agents:
             assignee = team_agents[0]
         count = messages or (1 if status == "new" else rng.choice([2, 2, 3, 3, 4, 4, 5, 6, 7]))
         at = created

@@ -186,6 +186,9 @@ EMAIL_MAX_MESSAGE_BYTES = env.int("EMAIL_MAX_MESSAGE_BYTES", default=50 * 1024 *
 # A sender opening more tickets than this per window is an autoresponder gone wild: later
 # mail joins their newest ticket instead (RFC 3834 loops; nothing is dropped).
 EMAIL_SENDER_TICKET_LIMIT = env.int("EMAIL_SENDER_TICKET_LIMIT", default=20)
+# Threads (each with its own database connection) that process one fetched batch of mail:
+# the database's half of one mail overlaps the Python half of the next.
+EMAIL_INGEST_WORKERS = env.int("EMAIL_INGEST_WORKERS", default=2)
 EMAIL_SENDER_TICKET_WINDOW_SECONDS = env.int("EMAIL_SENDER_TICKET_WINDOW_SECONDS", default=3600)
 # At most one auto-acknowledgement per address per window (RFC 3834 section 2).
 EMAIL_ACK_WINDOW_SECONDS = env.int("EMAIL_ACK_WINDOW_SECONDS", default=24 * 3600)

@@ -10,16 +10,18 @@ Order matters for "nothing lost":
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Contact
@@ -38,13 +40,19 @@ from inbox.models import (
     Ticket,
     TicketCC,
 )
-from inbox.services import InboundContent, message_add_inbound, ticket_create_with_message
+from inbox.services import (
+    InboundContent,
+    message_add_inbound,
+    nav_counts_batched,
+    ticket_create_with_message,
+)
 
 from .parse import (
     ParsedAttachment,
     ParsedEmail,
     ParseError,
     clean_text,
+    conversation_keys,
     message_key_for,
     parse_email,
 )
@@ -88,20 +96,110 @@ def email_ingest(
 
 
 def email_ingest_many(
-    *, raws: Sequence[bytes], mailbox: Mailbox | None = None, source: str = "file"
+    *,
+    raws: Sequence[bytes],
+    mailbox: Mailbox | None = None,
+    source: str = "file",
+    workers: int | None = None,
 ) -> list[IngestResult]:
     """Commit a batch of raw mails in one INSERT, then process each in its own transaction.
 
     The poller's path: one store (and commit) per fetched batch instead of per mail. When
     processing fails after the commit, the rest stay `received` for the next poll or the
     inbound sweep; nothing stored is lost.
+
+    `workers` (default settings.EMAIL_INGEST_WORKERS) threads process the batch, each on
+    its own connection: the database's half of one mail overlaps the Python half of
+    another. Mails tied by sender or Message-ID keep their order on one worker. Inside an
+    open transaction (whose rows other connections cannot see) the batch runs in order.
     """
     stored = inbound_store_many(raws=[bytes(raw) for raw in raws], mailbox=mailbox, source=source)
-    results = []
-    for inbound, created in stored:
-        with config_snapshot():  # one check of the cached configuration per mail
-            results.append(_after_store(inbound, created=created))
-    return results
+    if workers is None:
+        workers = _setting("EMAIL_INGEST_WORKERS", 2)
+    lanes = min(workers, len(stored))
+    if lanes > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        return _after_store_parallel(stored, lanes)
+    with nav_counts_batched():  # one count bump for the batch, after its last commit
+        return [_after_store_one(inbound, created) for inbound, created in stored]
+
+
+def _after_store_one(inbound: InboundEmail, created: bool) -> IngestResult:
+    with config_snapshot():  # one check of the cached configuration per mail
+        return _after_store(inbound, created=created)
+
+
+def _after_store_parallel(
+    stored: list[tuple[InboundEmail, bool]], lanes: int
+) -> list[IngestResult]:
+    """Process `stored` on `lanes` threads (this one included); results in input order.
+
+    A database failure stops only its own lane (its mails stay `received` for the sweep)
+    and is raised once every lane has finished, as the one-lane path raises it.
+    """
+    results: list[IngestResult | None] = [None] * len(stored)
+    failures: list[BaseException] = []
+
+    def run(indexes: list[int], *, own_connection: bool) -> None:
+        try:
+            for index in indexes:
+                inbound, created = stored[index]
+                results[index] = _after_store_one(inbound, created)
+        except BaseException as exc:  # re-raised in the calling thread
+            failures.append(exc)
+        finally:
+            if own_connection:
+                connections.close_all()  # this thread's connection ends with it
+
+    lane_indexes = _lanes(stored, lanes)
+    with nav_counts_batched():
+        context = contextvars.copy_context  # the batch's pending count bump is shared
+        threads = [
+            threading.Thread(
+                target=context().run,
+                args=(run, indexes),
+                kwargs={"own_connection": True},
+                name=f"ingest-lane-{number}",
+            )
+            for number, indexes in enumerate(lane_indexes[1:], start=1)
+        ]
+        for thread in threads:
+            thread.start()
+        run(lane_indexes[0], own_connection=False)
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
+    return [result for result in results if result is not None]
+
+
+def _lanes(stored: list[tuple[InboundEmail, bool]], lanes: int) -> list[list[int]]:
+    """Split the batch into `lanes` ordered index lists; tied mails share a lane.
+
+    Mails are tied (union-find) by a sender, a Message-ID or a stored row in common, so
+    a reply never overtakes its original and two mails never make the same contact.
+    """
+    parent = list(range(len(stored)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    first_with: dict[str, int] = {}
+    for index, (inbound, _created) in enumerate(stored):
+        keys = conversation_keys(bytes(inbound.raw)) | {f"row:{inbound.pk}"}
+        for key in keys:
+            other = first_with.setdefault(key, index)
+            parent[root(index)] = root(other)
+    groups: dict[int, list[int]] = {}
+    for index in range(len(stored)):
+        groups.setdefault(root(index), []).append(index)
+    # Largest groups first, each to the least loaded lane: lanes finish close together.
+    buckets: list[list[int]] = [[] for _ in range(lanes)]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        min(buckets, key=len).extend(group)
+    return [sorted(bucket) for bucket in buckets if bucket]
 
 
 def _after_store(inbound: InboundEmail, *, created: bool) -> IngestResult:

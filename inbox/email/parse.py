@@ -331,6 +331,23 @@ def message_key_for(raw: bytes) -> str:
     return f"<sha256.{hashlib.sha256(raw).hexdigest()}@tandem.invalid>"
 
 
+def conversation_keys(raw: bytes) -> set[str]:
+    """What ties a mail to others in a batch: its sender and the Message-IDs it has or cites.
+
+    Mails sharing a key are processed in order by one worker (a reply after its original,
+    a sender's second mail after the first, which makes the contact); the rest may run
+    side by side. Headers only, from the parser's memo.
+    """
+    try:
+        headers = BytesParser(policy=PARSE_POLICY).parsebytes(raw, headersonly=True)
+        keys = {f"from:{address}" for _, address in _addresses(headers, "From")}
+        for name in ("Message-ID", "In-Reply-To", "References"):
+            keys.update(f"id:{found}" for found in message_ids(header(headers, name)))
+    except Exception:  # unreadable headers: the mail keeps to itself (flagged later)
+        return set()
+    return keys
+
+
 def parse_email(raw: bytes) -> ParsedEmail:
     """Parse raw mail bytes. Raises ParseError only when nothing sensible can be read."""
     if not raw or not raw.strip():

@@ -36,11 +36,12 @@ pytestmark = pytest.mark.django_db
 # Raw row in its own transaction (3: begin, INSERT, commit; savepoints here, inside the
 # test's transaction); process in a second one: begin, lock the raw row, one look-up of the
 # Message-ID and the thread, the contact found or inserted with its account (one
-# statement), ticket (numbered by its sequence and with its search vector in the same
-# INSERT), message, 'created' event, raw row done, commit. No savepoint around the
+# statement), ticket with its message and 'created' event (one INSERT with data-modifying
+# CTEs, numbered by its sequence and with its search vector), raw row done, commit. No
+# savepoint around the
 # processing (a failure rolls back and flags in a new transaction); a new sender needs no
 # count of their recent tickets.
-NEW_TICKET_QUERIES = 12
+NEW_TICKET_QUERIES = 10
 
 
 @pytest.fixture(autouse=True)

@@ -320,6 +320,41 @@ def test_nav_counts_cache_invalidated_on_commit(transactional_db, agent, support
     assert nav_counts_for_user(user=agent)["unassigned"] == 2
 
 
+def test_nav_counts_batched_bumps_once_after_the_batch(transactional_db, agent, support_team):
+    """A batch of committed writes (fetched mail) retires the counts once, at its end: a
+    count cached during the batch is stale for the batch's duration, never after it."""
+    from inbox.selectors import nav_counts_version
+    from inbox.services import nav_counts_batched
+
+    new_ticket(team=support_team)
+    assert nav_counts_for_user(user=agent)["unassigned"] == 1
+    before = nav_counts_version()
+    with nav_counts_batched():
+        new_ticket(team=support_team)
+        new_ticket(team=support_team)  # two commits, no bump yet
+        assert nav_counts_version() == before
+        assert nav_counts_for_user(user=agent)["unassigned"] == 1  # cached, the batch is open
+    assert nav_counts_version() > before
+    assert nav_counts_for_user(user=agent)["unassigned"] == 3
+
+
+def test_nav_counts_batched_still_bumps_when_the_batch_fails(transactional_db, support_team):
+    from inbox.selectors import nav_counts_version
+    from inbox.services import nav_counts_batched
+
+    new_ticket(team=support_team)
+    before = nav_counts_version()
+
+    def failing_batch() -> None:
+        with nav_counts_batched():
+            new_ticket(team=support_team)
+            raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        failing_batch()
+    assert nav_counts_version() > before
+
+
 @pytest.mark.parametrize("size", [5, 50])
 def test_nav_counts_query_count_is_flat(agent, support_team, django_assert_num_queries, size):
     for _ in range(size):
