@@ -238,7 +238,8 @@ def ingest_case(count: int, *, batch: int, rounds: int) -> dict:
             email_ingest_many(raws=mails[start : start + batch], mailbox=mailbox, source="bench")
         rates.append(count / (time.perf_counter() - started))
         app.control.purge()  # the follow-up tasks (metrics, acks) queued to Redis meanwhile
-    how = f"batches of {batch} (IMAP poller)" if batch > 1 else "one call per mail"
+    lanes = getattr(settings, "EMAIL_INGEST_WORKERS", 2)
+    how = f"batches of {batch}, {lanes} lanes (IMAP poller)" if batch > 1 else "one call per mail"
     per_second = statistics.median(rates)
     result = {
         "case": f"ingest: {count} mails, one process, {how} (msg/s)",
