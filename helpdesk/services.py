@@ -116,9 +116,14 @@ CONFIG_MODELS = (
     "helpdesk.Holiday",
     "automations.Rule",
     "api.Webhook",
+    # The staff lists of the inbox and ticket pages (assignee menus, escalation targets).
+    "helpdesk.User",
+    "helpdesk.Membership",
 )
 # Round-robin advances the team's cursor on every assignment; that is state, not config.
 TEAM_STATE_FIELDS = frozenset({"last_assigned_user", "updated_at"})
+# Every login saves last_login; no cached list shows it.
+USER_STATE_FIELDS = frozenset({"last_login"})
 
 _config_values: dict[str, Any] = {}
 _config_version: list[str | None] = [None]
@@ -154,12 +159,8 @@ def config_changed(**kwargs: Any) -> None:
     """Signal receiver: a watched model was written; retire every cached value."""
     fields = kwargs.get("update_fields")
     sender = kwargs.get("sender")
-    if (
-        fields
-        and sender is not None
-        and sender._meta.label == "helpdesk.Team"
-        and set(fields) <= TEAM_STATE_FIELDS
-    ):
+    state_only = {"helpdesk.Team": TEAM_STATE_FIELDS, "helpdesk.User": USER_STATE_FIELDS}
+    if fields and sender is not None and set(fields) <= state_only.get(sender._meta.label, set()):
         return
     _config_values.clear()
     _config_version_bump()

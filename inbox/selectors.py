@@ -24,6 +24,7 @@ from django.utils.safestring import mark_safe
 
 from accounts.models import Account
 from helpdesk.models import CannedResponse, Macro, Membership, Priority, Role, Team, User
+from helpdesk.services import config_cached, config_snapshot
 
 from .models import (
     DONE_STATUSES,
@@ -789,14 +790,19 @@ def _staff_and_success_targets(*, exclude_user_id: int) -> tuple[list[User], lis
     from helpdesk.models import TeamKind
 
     in_success_team = Membership.objects.filter(user_id=OuterRef("pk"), team__kind=TeamKind.SUCCESS)
-    people = list(
-        User.objects.filter(is_active=True)
-        .annotate(in_success_team=Exists(in_success_team))
-        .filter(Q(role__in=_ASSIGNABLE_ROLES) | Q(in_success_team=True))
-        # The database's own username order for the targets, as success_targets() sorts.
-        .annotate(username_rank=Window(RowNumber(), order_by=F("username").asc()))
-        .only("id", "username", "first_name", "last_name", "role")
-        .order_by("first_name", "username")
+    # Cached with the configuration (retired by any User or Membership save): a few hundred
+    # staff rows were read and built into models on every ticket page.
+    people = config_cached(
+        "staff:assignable-and-success",
+        lambda: list(
+            User.objects.filter(is_active=True)
+            .annotate(in_success_team=Exists(in_success_team))
+            .filter(Q(role__in=_ASSIGNABLE_ROLES) | Q(in_success_team=True))
+            # The database's own username order for the targets, as success_targets() sorts.
+            .annotate(username_rank=Window(RowNumber(), order_by=F("username").asc()))
+            .only("id", "username", "first_name", "last_name", "role")
+            .order_by("first_name", "username")
+        ),
     )
     assignable = [u for u in people if u.role in _ASSIGNABLE_ROLES]
     targets = sorted(
@@ -808,6 +814,30 @@ def _staff_and_success_targets(*, exclude_user_id: int) -> tuple[list[User], lis
         key=lambda u: u.username_rank,
     )
     return assignable, targets
+
+
+def teams_by_name() -> list[Team]:
+    """Every team (id, name, handle, kind), by name; cached with the configuration."""
+    return config_cached(
+        "teams:by-name",
+        lambda: list(Team.objects.only("id", "name", "handle", "kind").order_by("name")),
+    )
+
+
+def active_staff_by_name() -> list[tuple[str, str]]:
+    """(id, display name) of every active user, by first name: the assignee menus."""
+
+    def load() -> list[tuple[str, str]]:
+        rows = (
+            User.objects.filter(is_active=True)
+            .order_by("first_name", "username")
+            .values_list("id", "username", "first_name", "last_name")
+        )
+        return [
+            (str(pk), f"{first} {last}".strip() or username) for pk, username, first, last in rows
+        ]
+
+    return config_cached("staff:active-by-name", load)
 
 
 def ticket_page_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
@@ -838,8 +868,9 @@ def ticket_page_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
     macros = list(
         Macro.objects.filter(Q(team__isnull=True) | Q(team_id__in=team_ids)).order_by("name")
     )
-    assignable, success_users = _staff_and_success_targets(exclude_user_id=user.pk)
-    teams = list(Team.objects.only("id", "name", "handle", "kind").order_by("name"))
+    with config_snapshot():  # one check of the cached staff and teams for the page
+        assignable, success_users = _staff_and_success_targets(exclude_user_id=user.pk)
+        teams = teams_by_name()
     people = {u.pk: u.get_full_name() or u.username for u in assignable}
     # Built here, not in a template loop: a few hundred staff made the loop a third of the
     # page's render time.

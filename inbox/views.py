@@ -22,6 +22,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from helpdesk.models import CannedResponse, Macro, Priority, User
+from helpdesk.services import config_snapshot
 from notes.services import NoteInvalid, note_create
 
 from .forms import (
@@ -37,12 +38,14 @@ from .models import Attachment, Status, Ticket
 from .selectors import (
     SORTS,
     VIEWS,
+    active_staff_by_name,
     activity_since,
     nav_counts_for_user,
     presence_for_ticket,
     saved_view_filters,
     saved_view_get_for_user,
     saved_views_for_user,
+    teams_by_name,
     ticket_filters_from_params,
     ticket_get_for_page,
     ticket_get_for_user,
@@ -125,17 +128,13 @@ def inbox_list_view(request: HttpRequest) -> HttpResponse:
 def _filter_choices(*, selected_assignee: str = "") -> dict:
     """Teams and agents for the filter and bulk menus, rendered here rather than in a
     template loop: a few hundred agents twice over was most of the list page's time."""
-    from helpdesk.models import Priority, Team
+    from helpdesk.models import Priority
 
     from .models import Channel
 
-    teams = list(Team.objects.only("id", "name").order_by("name"))
-    agents = [
-        (str(pk), f"{first} {last}".strip() or username)
-        for pk, username, first, last in User.objects.filter(is_active=True)
-        .order_by("first_name", "username")
-        .values_list("id", "username", "first_name", "last_name")
-    ]
+    with config_snapshot():  # cached with the configuration, one version check
+        teams = teams_by_name()
+        agents = active_staff_by_name()
     assignee_options = format_html_join(
         "",
         '<option value="{}"{}>{}</option>',
