@@ -124,6 +124,8 @@ CONFIG_MODELS = (
 TEAM_STATE_FIELDS = frozenset({"last_assigned_user", "updated_at"})
 # Every login saves last_login; no cached list shows it.
 USER_STATE_FIELDS = frozenset({"last_login"})
+# Saves of only these fields are state, not configuration: they retire nothing.
+_STATE_FIELDS = {"helpdesk.Team": TEAM_STATE_FIELDS, "helpdesk.User": USER_STATE_FIELDS}
 
 _config_values: dict[str, Any] = {}
 _config_version: list[str | None] = [None]
@@ -159,8 +161,11 @@ def config_changed(**kwargs: Any) -> None:
     """Signal receiver: a watched model was written; retire every cached value."""
     fields = kwargs.get("update_fields")
     sender = kwargs.get("sender")
-    state_only = {"helpdesk.Team": TEAM_STATE_FIELDS, "helpdesk.User": USER_STATE_FIELDS}
-    if fields and sender is not None and set(fields) <= state_only.get(sender._meta.label, set()):
+    if (
+        fields
+        and sender is not None
+        and set(fields) <= _STATE_FIELDS.get(sender._meta.label, set())
+    ):
         return
     _config_values.clear()
     _config_version_bump()

@@ -322,8 +322,7 @@ def ticket_create_with_message(
         )
     else:
         ticket.number = ticket_next_number()
-        ticket.save(force_insert=True)
-        message.ticket = created.ticket = ticket
+        ticket.save(force_insert=True)  # save() below picks up the now-stored ticket's id
         message.save(force_insert=True)
         created.save(force_insert=True)
     if tags:

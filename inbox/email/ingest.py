@@ -152,10 +152,10 @@ def _after_store_parallel(
 
     lane_indexes = _lanes(stored, lanes)
     with nav_counts_batched():
-        context = contextvars.copy_context  # the batch's pending count bump is shared
         threads = [
             threading.Thread(
-                target=context().run,
+                # A copy of this context: the batch's pending count bump is shared.
+                target=contextvars.copy_context().run,
                 args=(run, indexes),
                 kwargs={"own_connection": True},
                 name=f"ingest-lane-{number}",
