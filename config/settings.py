@@ -81,6 +81,13 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if IS_POSTGRES:
+    # Lets helpdesk.prepared keep the navigation counts as prepared statements (planned once
+    # per connection). Django's own queries are bound client-side and never prepared, so
+    # this changes nothing else. Off (None) for a pooler that cannot keep them.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None
+    )
 if not IS_POSTGRES:
     # SQLite: wait for the writer instead of failing at once (demo server + eager tasks).
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

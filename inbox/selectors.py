@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet, ObjectDoesNotExist
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +24,7 @@ from django.utils.safestring import mark_safe
 
 from accounts.models import Account
 from helpdesk.models import CannedResponse, Macro, Membership, Priority, Role, Team, User
+from helpdesk.prepared import fetchone_prepared, literal_sql
 from helpdesk.services import config_cached, config_snapshot
 
 from .models import (
@@ -138,7 +139,9 @@ def _statuses_q(allowed: Sequence[str], chosen: str) -> Q:
     return Q(status__in=allowed)
 
 
-def _view_q(*, view: str, user: User, team_ids: list[int], now: dt.datetime, status: str = "") -> Q:
+def _view_q(
+    *, view: str, user: User, team_ids: list[int], now: dt.datetime | Now, status: str = ""
+) -> Q:
     """Return the filter of one navigation view (visibility is applied separately).
 
     `status` is the list's status filter, folded into the view's own status clause.
@@ -254,7 +257,11 @@ def _search_q(q: str) -> Q:
 
 
 def _filtered(
-    *, user: User, filters: TicketFilters, team_ids: list[int], now: dt.datetime | None = None
+    *,
+    user: User,
+    filters: TicketFilters,
+    team_ids: list[int],
+    now: dt.datetime | Now | None = None,
 ) -> QuerySet[Ticket]:
     now = now or timezone.now()
     queryset = ticket_visible_queryset(user=user).filter(
@@ -621,42 +628,41 @@ def nav_counts_for_user(
     return counts
 
 
-# Compiled nav-count SQL per user shape (user, role, teams, saved views). Compiling some
-# thirty querysets cost more Python than the counts cost SQL; only the clock changes
-# between two recounts, so it is kept as a slot in the parameters.
-_NAV_SQL_CACHE: dict[tuple, tuple[str, list[Any], list[str]]] = {}
+# Nav-count SQL per user shape (user, role, teams, saved views). Compiling some thirty
+# querysets cost more Python than the counts cost SQL. On PostgreSQL the clock is the
+# database's (STATEMENT_TIMESTAMP), so the text is the same on every recount and each
+# connection keeps it as a prepared statement: planning it cost more than running it.
+_NAV_SQL_CACHE: dict[tuple, tuple[str, list[str]]] = {}
 _NAV_SQL_CACHE_SIZE = 4096
-_NOW_SLOT = object()
 
 
 def _nav_counts_query(
     *, user: User, saved_views: list[SavedView], team_ids: list[int], shape_key: str = ""
 ) -> dict[str, int]:
-    now = timezone.now()
+    if connection.vendor != "postgresql":
+        sql, params, keys = _nav_counts_sql(
+            user=user, saved_views=saved_views, team_ids=team_ids, now=timezone.now()
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return dict(zip(keys, cursor.fetchone(), strict=True))
     cache_key = (shape_key, user.pk, user.role, user.is_active, user.is_superuser)
     cached = _NAV_SQL_CACHE.get(cache_key) if shape_key else None
     if cached is None:
         sql, params, keys = _nav_counts_sql(
-            user=user, saved_views=saved_views, team_ids=team_ids, now=now
+            user=user, saved_views=saved_views, team_ids=team_ids, now=Now()
         )
-        # PostgreSQL receives datetimes as they are, so the clock is found by identity; a
-        # backend that converts them at compile time (SQLite) is simply not cached.
-        template = [_NOW_SLOT if param is now else param for param in params]
-        if shape_key and connection.vendor == "postgresql" and _NOW_SLOT in template:
+        cached = (literal_sql(sql, params), keys)
+        if shape_key:
             if len(_NAV_SQL_CACHE) >= _NAV_SQL_CACHE_SIZE:
                 _NAV_SQL_CACHE.clear()
-            _NAV_SQL_CACHE[cache_key] = (sql, template, keys)
-    else:
-        sql, template, keys = cached
-        params = [now if param is _NOW_SLOT else param for param in template]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        values = cursor.fetchone()
-    return dict(zip(keys, values, strict=True))
+            _NAV_SQL_CACHE[cache_key] = cached
+    text, keys = cached
+    return dict(zip(keys, fetchone_prepared(text), strict=True))
 
 
 def _nav_counts_sql(
-    *, user: User, saved_views: list[SavedView], team_ids: list[int], now: dt.datetime
+    *, user: User, saved_views: list[SavedView], team_ids: list[int], now: dt.datetime | Now
 ) -> tuple[str, list[Any], list[str]]:
     branches = ticket_visibility_branches(user=user, team_ids=team_ids)
     parts: list[str] = []
@@ -664,7 +670,8 @@ def _nav_counts_sql(
     keys: list[str] = []
     for view in VIEWS:
         view_q = _view_q(view=view, user=user, team_ids=team_ids, now=now)
-        if branches is None:
+        if branches is None or (view == "mine" and user.is_active):
+            # Assigned to me is a visibility branch of its own: no union needed for Mine.
             querysets = [Ticket.objects.filter(view_q)]
         else:
             querysets = [Ticket.objects.filter(branch & view_q) for branch in branches]

@@ -456,27 +456,72 @@ def test_search_results_same_whichever_plan(client, agent, support_team, monkeyp
 
 
 def test_nav_counts_compiled_sql_reused_but_clock_moves(agent, support_team):
-    """The compiled count SQL is kept per user shape; the clock is a parameter, so a snooze
+    """The count SQL is kept per user shape and reads the database's clock, so a snooze
     running out moves the ticket from Snoozed back to the working views on the next recount."""
-    import time_machine
-
     from inbox import selectors
     from inbox.services import ticket_snooze
 
     selectors._NAV_SQL_CACHE.clear()
     ticket = new_ticket(team=support_team)
     new_ticket(team=support_team)
-    until = timezone.now() + dt.timedelta(hours=2)
-    ticket_snooze(ticket=ticket, actor=agent, until=until)
+    ticket_snooze(ticket=ticket, actor=agent, until=timezone.now() + dt.timedelta(hours=2))
     counts = nav_counts_for_user(user=agent)
     assert (counts["snoozed"], counts["team"]) == (1, 1)
     compiled = dict(selectors._NAV_SQL_CACHE)
     assert len(compiled) == 1
-    with time_machine.travel(until + dt.timedelta(minutes=1), tick=False):
-        nav_counts_invalidate()
-        counts = nav_counts_for_user(user=agent)
+    # The snooze runs out: no write announces it (the counts' TTL does), hence the retire.
+    Ticket.objects.filter(pk=ticket.pk).update(
+        snoozed_until=timezone.now() - dt.timedelta(seconds=1)
+    )
+    nav_counts_invalidate()
+    counts = nav_counts_for_user(user=agent)
     assert (counts["snoozed"], counts["team"]) == (0, 2)
-    assert compiled == selectors._NAV_SQL_CACHE  # same SQL text, new clock
+    assert compiled == selectors._NAV_SQL_CACHE  # same SQL text, the clock moved
+
+
+def _prepared_nav_statements() -> list[tuple[int, int]]:
+    """(generic plans, custom plans) of this connection's prepared nav-count statements."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ["%LIMIT 1000) AS capped%"],
+        )
+        return cursor.fetchall()
+
+
+def test_nav_counts_run_as_a_prepared_statement_planned_once(agent, support_team):
+    """Planning the thirty capped counts cost more than running them: each connection
+    prepares the text once and runs the same plan on every recount."""
+    from django.db import connection
+
+    new_ticket(team=support_team)
+    connection.ensure_connection()
+    connection.connection.execute("DEALLOCATE ALL")  # psycopg forgets its own with it
+    for expected_unassigned in (1, 2, 3):
+        nav_counts_invalidate()
+        assert nav_counts_for_user(user=agent)["unassigned"] == expected_unassigned
+        new_ticket(team=support_team)
+    assert _prepared_nav_statements() == [(3, 0)]  # one statement, one plan, three runs
+
+
+def test_nav_counts_unprepared_when_prepared_statements_are_off(agent, support_team):
+    """prepare_threshold None (DB_PREPARED_STATEMENTS=false, for a pooler): same counts,
+    nothing left prepared on the connection."""
+    from django.db import connection
+
+    new_ticket(team=support_team)
+    connection.ensure_connection()
+    connection.connection.execute("DEALLOCATE ALL")
+    threshold = connection.connection.prepare_threshold
+    connection.connection.prepare_threshold = None
+    try:
+        assert nav_counts_for_user(user=agent)["unassigned"] == 1
+    finally:
+        connection.connection.prepare_threshold = threshold
+    assert _prepared_nav_statements() == []
 
 
 def test_nav_counts_compiled_sql_follows_saved_view_edits(agent, support_team):
