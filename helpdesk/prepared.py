@@ -24,6 +24,11 @@ import psycopg
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
 
+# Prepared statements kept per connection, least recently used dropped first. A user's
+# navigation-count plan takes 0.3-1.3 MB of the backend's memory (measured at 1 M tickets):
+# sixteen keep a worker's recently active users planned within ~20 MB per connection.
+PREPARED_MAX = 16
+
 
 class _PreparingCursor(ServerBindingCursor):
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
@@ -51,7 +56,10 @@ def fetchone_prepared(literal: str) -> tuple[Any, ...]:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw_cursor = _PreparingCursor(connection.connection)
+    raw = connection.connection
+    if raw.prepared_max != PREPARED_MAX:
+        raw.prepared_max = PREPARED_MAX
+    raw_cursor = _PreparingCursor(raw)
     cursor = (
         connection.make_debug_cursor(raw_cursor)
         if connection.queries_logged

@@ -41,3 +41,18 @@ def test_counted_and_logged_with_its_text(django_assert_num_queries):
     with CaptureQueriesContext(connection) as queries:
         fetchone_prepared(text)
     assert [q["sql"] for q in queries.captured_queries] == [text]
+
+
+def test_at_most_prepared_max_statements_kept_per_connection(monkeypatch):
+    """A plan can take a megabyte of the backend's memory: the least recently used go."""
+    monkeypatch.setattr("helpdesk.prepared.PREPARED_MAX", 3)
+    connection.ensure_connection()
+    connection.connection.execute("DEALLOCATE ALL")
+    texts = [literal_sql("SELECT %s", [n]) for n in range(5)]
+    for n, text in enumerate(texts):
+        assert fetchone_prepared(text) == (n,)
+    fetchone_prepared(texts[-1])  # deallocations are sent with the next statement
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        kept = {row[0] for row in cursor.fetchall()}
+    assert kept == set(texts[2:])
