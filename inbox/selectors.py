@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
+import html
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from django.db.models.functions import Coalesce, Now
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.models import Account
@@ -880,14 +880,14 @@ def ticket_page_context(*, ticket: Ticket, user: User) -> dict[str, Any]:
         teams = teams_by_name()
     people = {u.pk: u.get_full_name() or u.username for u in assignable}
     # Built here, not in a template loop: a few hundred staff made the loop a third of the
-    # page's render time.
-    assignee_options = format_html_join(
-        "",
-        '<option value="{}"{}>{}</option>',
-        (
-            (pk, mark_safe(" selected") if pk == ticket.assignee_id else "", name)
+    # page's render time. html.escape directly (what Django's escape() does), not
+    # format_html: its lazy-string checks on three arguments per option were 2-3 ms a page.
+    assignee_options = mark_safe(
+        "".join(
+            f'<option value="{int(pk)}"{" selected" if pk == ticket.assignee_id else ""}>'
+            f"{html.escape(name)}</option>"
             for pk, name in people.items()
-        ),
+        )
     )
     metrics = None
     if ticket.account_id is not None:

@@ -378,3 +378,17 @@ def test_attachment_download_is_permission_checked(client, agent, other_agent, s
     assert client.get(f"/tickets/{other.number}/attachments/{attachment.pk}/").status_code == 404
     client.force_login(other_agent)
     assert client.get(url).status_code == 404
+
+
+def test_assignee_options_escape_names_and_select_the_assignee(
+    client, agent, support_team, make_user
+):
+    """The assignee menu is built in Python: staff names are escaped, the assignee chosen."""
+    odd = make_user(first_name='<img src=x onerror="alert(1)">', last_name="& Co")
+    ticket = new_ticket(team=support_team)
+    ticket_assign(ticket=ticket, actor=agent, assignee=odd)
+    client.force_login(agent)
+    html = page(client, ticket)
+    assert "<img src=x" not in html
+    expected_name = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co"
+    assert f'<option value="{odd.pk}" selected>{expected_name}</option>' in html
