@@ -455,6 +455,30 @@ def test_search_results_same_whichever_plan(client, agent, support_team, monkeyp
     assert numbers_on_page(client.get("/inbox/?view=all&q=widget").content.decode()) == expected
 
 
+def test_search_with_few_matches_hands_their_ids_to_the_list(
+    client, agent, support_team, monkeypatch
+):
+    """Few matches: their ids go into the list query as literals (PostgreSQL guesses 0.5 %
+    of the table for a rare term); the same rows, visibility still applied."""
+    hits = [new_ticket(team=support_team, body="the gizmo rattles") for _ in range(3)]
+    hidden = new_ticket(team=None, body="the gizmo rattles")  # no team: not the agent's
+    client.force_login(agent)
+    expected = sorted((t.number for t in hits), reverse=True)
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/inbox/?view=all&q=gizmo").content.decode()
+    assert numbers_on_page(html) == expected
+    assert hidden.number not in numbers_on_page(html)
+    listing = next(q["sql"] for q in queries.captured_queries if '"number"' in q["sql"])
+    ids = sorted(t.pk for t in [*hits, hidden])
+    assert re.search(r'"inbox_ticket"\."id" IN \(' + r", ".join(map(str, ids)) + r"\)", listing)
+    monkeypatch.setattr("inbox.selectors.SEARCH_FEW", 2)  # four matches are no longer few
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get("/inbox/?view=all&q=gizmo").content.decode()
+    assert numbers_on_page(html) == expected
+    listing = next(q["sql"] for q in queries.captured_queries if '"number"' in q["sql"])
+    assert not re.search(r'"inbox_ticket"\."id" IN \(\d', listing)
+
+
 def test_nav_counts_compiled_sql_reused_but_clock_moves(agent, support_team):
     """The count SQL is kept per user shape and reads the database's clock, so a snooze
     running out moves the ticket from Snoozed back to the working views on the next recount."""
