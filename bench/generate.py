@@ -74,6 +74,8 @@ PLANS += [("vip", 9999, 10)]
 DAY = dt.timedelta(days=1)
 SPAN_DAYS = 730  # two years of history
 BENCH_AGENT_QUEUE = 60  # open tickets of team0-agent0 beyond ticket 1: a full Mine page
+BENCH_UNASSIGNED = 60  # then open unassigned tickets of team0: a full Unassigned page
+BENCH_TICKETS = 1 + BENCH_AGENT_QUEUE + BENCH_UNASSIGNED
 
 
 def pool(rng: random.Random, size: int, low: int, high: int) -> list[str]:
@@ -369,6 +371,10 @@ class TicketMaker:
         self.message_id = self.note_id = self.mention_id = 0
         self.handoff_id = self.survey_id = self.event_id = 0
         self.n_contacts = len(contacts)
+        # The bench tickets' requesters: the contacts of one account (the account filter and
+        # the requester e-mail search then show a full page, or many rows, at every scale).
+        bench_account = next(account for account in contacts.values() if account)
+        self.bench_contacts = [c for c, account in contacts.items() if account == bench_account]
         self.csat_for: set[int] = set()
 
     def chunk(self, first: int, last: int) -> dict[str, list[dict]]:
@@ -384,20 +390,28 @@ class TicketMaker:
         rng, now = self.rng, self.now
         team_ids = self.people["team_ids"]
         # Ticket 1 (50 messages) and the next BENCH_AGENT_QUEUE are the bench agent's open
-        # queue at every scale: at 10,000 tickets an agent holds a handful, and the Mine
-        # case would compare a page of 4 rows with a full one instead of 10 k with 1 M.
+        # queue at every scale, then BENCH_UNASSIGNED open tickets of the agent's team that
+        # nobody holds, all high priority, all from one account: at 10,000 tickets a team
+        # has a handful of each, and the Mine, Unassigned, status + priority and account
+        # cases compared a page of 1-17 rows with a full one instead of 10 k with 1 M.
+        bench_ticket = ticket_id <= BENCH_TICKETS
         bench_agents = ticket_id <= 1 + BENCH_AGENT_QUEUE
-        team_id = team_ids[0] if bench_agents else rng.choice(team_ids)
+        team_id = team_ids[0] if bench_ticket else rng.choice(team_ids)
         team_agents = self.people["agents_by_team"][team_id]
         # Skewed towards the recent past, as a growing help desk is.
-        age_days = (14 if bench_agents else SPAN_DAYS) * rng.random() ** 1.6
+        age_days = (14 if bench_ticket else SPAN_DAYS) * rng.random() ** 1.6
         created = now - dt.timedelta(days=age_days)
-        status = "open" if bench_agents else ticket_status(rng, age_days)
-        contact_id = rng.randint(1, self.n_contacts)
+        status = "open" if bench_ticket else ticket_status(rng, age_days)
+        if bench_ticket:
+            contact_id = self.bench_contacts[ticket_id % len(self.bench_contacts)]
+        else:
+            contact_id = rng.randint(1, self.n_contacts)
         account_id = self.contact_account[contact_id]
         assignee = None if status == "new" or rng.random() < 0.05 else rng.choice(team_agents)
         if bench_agents:
             assignee = team_agents[0]
+        elif bench_ticket:
+            assignee = None
         count = messages or (1 if status == "new" else rng.choice([2, 2, 3, 3, 4, 4, 5, 6, 7]))
         at = created
         first_response = last_customer = last_agent = None
@@ -507,7 +521,7 @@ class TicketMaker:
                 )
         snoozed = (
             now + dt.timedelta(hours=rng.randint(1, 72))
-            if status in ("open", "pending") and rng.random() < 0.03
+            if status in ("open", "pending") and not bench_ticket and rng.random() < 0.03
             else None
         )
         out["tickets"].append(
@@ -516,7 +530,7 @@ class TicketMaker:
                 "number": ticket_id,
                 "subject": rng.choice(self.subjects),
                 "status": status,
-                "priority": rng.choice(PRIORITIES),
+                "priority": "high" if bench_ticket else rng.choice(PRIORITIES),
                 "channel": rng.choice(CHANNELS),
                 "requester_id": contact_id,
                 "account_id": account_id,
