@@ -202,8 +202,14 @@ def _search_append(*, ticket_id: int, text: str) -> None:
         Ticket.objects.filter(pk=ticket_id).update(search_vector=appended)
 
 
-def _apply_status_facts(ticket: Ticket, new_status: str, now: datetime) -> list[str]:
-    """Record solved/closed/reopen facts for a status change; return the changed fields."""
+def _apply_status_facts(
+    ticket: Ticket, new_status: str, now: datetime, *, survey: bool = True
+) -> list[str]:
+    """Record solved/closed/reopen facts for a status change; return the changed fields.
+
+    `survey`: invite the requester to rate a solve (not for a duplicate closed by a merge:
+    the conversation goes on in the target, and the customer would rate it twice).
+    """
     old = ticket.status
     ticket.status = new_status
     ticket.status_changed_at = now
@@ -211,7 +217,8 @@ def _apply_status_facts(ticket: Ticket, new_status: str, now: datetime) -> list[
     if new_status in DONE_STATUSES and old not in DONE_STATUSES:
         ticket.solved_at = now  # the latest solve counts (reopening extends resolution)
         fields.append("solved_at")
-        surveys_on_solve(ticket=ticket)  # CSAT/CES invitation + outbox row, same transaction
+        if survey:
+            surveys_on_solve(ticket=ticket)  # CSAT/CES invitation + outbox row, same transaction
     if new_status == Status.CLOSED and old != Status.CLOSED:
         ticket.closed_at = now
         fields.append("closed_at")
@@ -1183,7 +1190,11 @@ def ticket_merge(*, source: Ticket, target: Ticket, actor: User | None) -> Ticke
     if source_tags:
         target.tags.add(*source_tags)
     now = timezone.now()
-    fields = [*_apply_status_facts(source, Status.CLOSED, now), "merged_into", "updated_at"]
+    fields = [
+        *_apply_status_facts(source, Status.CLOSED, now, survey=False),
+        "merged_into",
+        "updated_at",
+    ]
     source.merged_into = target
     source.save(update_fields=fields)
     last_customer = max(

@@ -32,6 +32,28 @@ def _solved_ticket(contact, agent, capture):
     return ticket
 
 
+def test_merging_a_duplicate_sends_no_survey_solving_the_target_does(
+    contact, agent, django_capture_on_commit_callbacks
+):
+    """A duplicate closed by a merge is not a solve to rate: the customer rates the ticket
+    the conversation continues in, once."""
+    with django_capture_on_commit_callbacks(execute=True):
+        target = inbox.ticket_create(
+            requester=contact, subject="Printer", content=inbox.InboundContent("help")
+        )
+        duplicate = inbox.ticket_create(
+            requester=contact, subject="Printer again", content=inbox.InboundContent("help!")
+        )
+        inbox.ticket_merge(source=duplicate, target=target, actor=agent)
+    duplicate.refresh_from_db()
+    assert duplicate.status == Status.CLOSED
+    assert not SurveyInvitation.objects.exists()
+    assert not OutboundEmail.objects.filter(kind="survey").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        inbox.reply_create(ticket=target, author=agent, body_text="Fixed", new_status=Status.SOLVED)
+    assert list(SurveyInvitation.objects.values_list("ticket_id", flat=True)) == [target.pk]
+
+
 def _link(invitation) -> str:
     return f"/s/{survey_token_make(invitation=invitation)}/"
 
