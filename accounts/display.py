@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -41,9 +42,17 @@ def _yes_no(value: Any) -> str:
     return "yes" if value else "no"
 
 
+def health_points(score: float | None) -> str:
+    """A health score in whole points, rounded down: 69.6 is "69", as its yellow band says.
+    Rounding to nearest showed "70" on a yellow account (green starts at 70)."""
+    if score is None:
+        return ""
+    return str(math.floor(float(score)))
+
+
 # (field, label, formatter, help)
 METRICS: list[tuple[str, str, Callable[[Any], str], str]] = [
-    ("health_score", "Health score", lambda v: f"{float(v):.0f}", "0-100, weighted components"),
+    ("health_score", "Health score", health_points, "0-100, weighted components"),
     ("tickets_created", "Tickets created", _number, "last 90 days"),
     ("backlog", "Backlog", _number, "open now"),
     ("first_response_seconds_median", "First response (median)", _duration, "last 90 days"),

@@ -52,6 +52,15 @@ def test_list_sorts_by_health_mrr_and_renewal(client, admin_user):
     assert "Green · 90" in page
 
 
+def test_health_badge_rounds_down_so_the_number_matches_the_band(client, admin_user):
+    """69.6 is yellow (green starts at 70): the badge says 69, as the band does."""
+    _metrics(AccountFactory(name="Edge"), 69.6, "yellow")
+    client.force_login(admin_user)
+    page = client.get("/accounts/").content.decode()
+    assert "Yellow · 69" in page
+    assert "Yellow · 70" not in page
+
+
 def test_list_filters_by_manager_plan_and_band(client, admin_user, make_user):
     sam = make_user(Role.SUCCESS, username="sam2")
     mine = AccountFactory(name="Mine", plan="pro", success_manager=sam)

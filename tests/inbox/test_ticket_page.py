@@ -392,3 +392,15 @@ def test_assignee_options_escape_names_and_select_the_assignee(
     assert "<img src=x" not in html
     expected_name = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; Co"
     assert f'<option value="{odd.pk}" selected>{expected_name}</option>' in html
+
+
+def test_health_score_shown_in_whole_points_rounded_down(
+    client, agent, support_team, contact, account
+):
+    """69.6 is yellow (green starts at 70): the page says 69, not a rounded-up 70."""
+    ticket = new_ticket(team=support_team, email=contact.email)
+    AccountMetrics.objects.create(account=account, health_band="yellow", health_score=69.6)
+    client.force_login(agent)
+    html = page(client, ticket)
+    assert 'title="Health score 69"' in html
+    assert "Health score 70" not in html
