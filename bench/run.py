@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -46,30 +48,34 @@ from inbox.models import Message, Ticket  # noqa: E402
 from inbox.services import nav_counts_invalidate  # noqa: E402
 
 
-def measure(client: Client, url: str, repeat: int, before=None) -> dict:
-    response = client.get(url)  # warm-up (connection, caches, plans)
+def measure_once(client: Client, url: str, before=None) -> tuple[float, int, float]:
+    """One request: (wall ms, SQL statements, SQL ms). `before` runs outside the timing."""
+    if before:
+        before()
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - started) * 1000
     if response.status_code != 200:
         raise SystemExit(f"{url} answered {response.status_code}")
-    times, sql_times, counts = [], [], []
-    for _ in range(repeat):
-        if before:
-            before()
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(url)
-            times.append((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            raise SystemExit(f"{url} answered {response.status_code}")
-        counts.append(len(queries))
-        sql_times.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
-    times.sort()
+    sql_ms = sum(float(q["time"]) for q in queries.captured_queries) * 1000
+    return elapsed, len(queries), sql_ms
+
+
+def summarise(url: str, samples: list[tuple[float, int, float]]) -> dict:
+    times = sorted(sample[0] for sample in samples)
     return {
         "url": url,
         "median_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[min(len(times) - 1, int(len(times) * 0.95))], 1),
-        "queries": max(counts),
-        "sql_median_ms": round(statistics.median(sql_times), 1),
+        "queries": max(sample[1] for sample in samples),
+        "sql_median_ms": round(statistics.median(sample[2] for sample in samples), 1),
     }
+
+
+def measure(client: Client, url: str, repeat: int, before=None) -> dict:
+    measure_once(client, url)  # warm-up (connection, caches, plans)
+    return summarise(url, [measure_once(client, url, before) for _ in range(repeat)])
 
 
 def next_cursor_url(client: Client, url: str) -> str:
@@ -80,7 +86,16 @@ def next_cursor_url(client: Client, url: str) -> str:
     return "/inbox/?" + html[start:end].replace("&amp;", "&")
 
 
-def page_cases(args: argparse.Namespace) -> list[dict]:
+@dataclass
+class PageCase:
+    name: str
+    client: Client
+    url: str
+    before: Callable[[], object] | None  # run before each timed request, outside the timing
+
+
+def build_page_cases() -> list[PageCase]:
+    """The page cases, on whatever database this process is connected to."""
     agent = User.objects.get(username="team0-agent0")
     admin = User.objects.get(username="bench-admin")
     # The bench tickets' account and a requester of theirs (generate.py): open tickets at
@@ -130,14 +145,21 @@ def page_cases(args: argparse.Namespace) -> list[dict]:
         ("API: agent, ticket list", "agent", "/api/v1/tickets/"),
         ("API: admin, ticket list, status=open", "admin", "/api/v1/tickets/?status=open"),
     ]
-    results = []
+    built = []
     for case in cases:
         name, who, url = case[:3]
         cold = len(case) > 3
         if url is None:
             url = next_cursor_url(clients[who], "/inbox/?view=all")
-        result = measure(clients[who], url, args.repeat, nav_counts_invalidate if cold else None)
-        results.append({"case": name, **result})
+        built.append(PageCase(name, clients[who], url, nav_counts_invalidate if cold else None))
+    return built
+
+
+def page_cases(args: argparse.Namespace) -> list[dict]:
+    results = []
+    for case in build_page_cases():
+        result = measure(case.client, case.url, args.repeat, case.before)
+        results.append({"case": case.name, **result})
         print_row(results[-1])
     return results
 

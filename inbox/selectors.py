@@ -575,16 +575,37 @@ def _attach_tag_names(rows: list[TicketRow]) -> None:
         by_id[ticket_id].tag_names.append(name)
 
 
+def _disjoint_branches(branches: list[Q]) -> list[Q]:
+    """Each visibility branch minus the ones before it, so that no ticket is in two.
+
+    The first branch (my teams, or a success manager's accounts) is the big one and stays
+    whole; the later ones only exclude what it already holds. Django's negation keeps
+    nullable columns right: a ticket with no team is not "in my teams", so it stays in
+    "assigned to me".
+    """
+    disjoint: list[Q] = []
+    earlier: Q | None = None
+    for branch in branches:
+        disjoint.append(branch if earlier is None else branch & ~earlier)
+        earlier = branch if earlier is None else earlier | branch
+    return disjoint
+
+
 def _capped_count_sql(queryset: QuerySet) -> tuple[str, tuple]:
     return _capped_union_count_sql([queryset])
 
 
-def _capped_union_count_sql(querysets: list[QuerySet]) -> tuple[str, tuple]:
+def _capped_union_count_sql(
+    querysets: list[QuerySet], *, disjoint: bool = False
+) -> tuple[str, tuple]:
     """COUNT the distinct ids of the union of `querysets`, stopping at COUNT_CAP.
 
     Counting a view as the union of visibility branches (my teams / assigned to me / shared
     with me), each capped on its own, lets every branch walk its own narrow index; a single
     WHERE with the OR made PostgreSQL read every open ticket of every team (0.1 s at 1 M).
+    `disjoint`: no id is in two of them (see _disjoint_branches), so UNION ALL: the rows
+    stream and the count stops with the first branch that reaches the cap, where UNION had
+    to read every branch whole to remove duplicates (half the recount at 1 M).
     """
     parts: list[str] = []
     params: list[Any] = []
@@ -602,7 +623,7 @@ def _capped_union_count_sql(querysets: list[QuerySet]) -> tuple[str, tuple]:
         return "0", ()
     # The SQL is Django's own compilation with parameters kept separate: nothing user-typed
     # is interpolated.
-    union = " UNION ".join(parts)
+    union = (" UNION ALL " if disjoint else " UNION ").join(parts)
     sql = f"(SELECT COUNT(*) FROM (SELECT id FROM ({union}) AS u LIMIT {COUNT_CAP}) AS capped)"  # noqa: S608
     return sql, tuple(params)
 
@@ -698,8 +719,10 @@ def _nav_counts_sql(
             # Assigned to me is a visibility branch of its own: no union needed for Mine.
             querysets = [Ticket.objects.filter(view_q)]
         else:
-            querysets = [Ticket.objects.filter(branch & view_q) for branch in branches]
-        sql, view_params = _capped_union_count_sql(querysets)
+            querysets = [
+                Ticket.objects.filter(branch & view_q) for branch in _disjoint_branches(branches)
+            ]
+        sql, view_params = _capped_union_count_sql(querysets, disjoint=True)
         parts.append(sql)
         params.extend(view_params)
         keys.append(view)

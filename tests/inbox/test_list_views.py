@@ -209,6 +209,49 @@ def test_nav_counts_are_capped_and_shown(client, agent, support_team, monkeypatc
     assert COUNT_CAP == 1000
 
 
+def test_nav_counts_count_a_ticket_seen_through_several_branches_once(
+    agent, support_team, monkeypatch
+):
+    """The count's branches (my teams / assigned to me / shared with me) are made disjoint so
+    they can be summed without removing duplicates: each ticket still counts once, a ticket
+    with no team stays in "assigned to me", and the cap holds when the first branch fills it."""
+    from inbox.services import ticket_grant_access
+
+    elsewhere = TeamFactory(name="Elsewhere", handle="elsewhere")
+    in_all_three = new_ticket(team=support_team)
+    ticket_assign(ticket=in_all_three, actor=agent, assignee=agent)
+    ticket_grant_access(ticket=in_all_three, user=agent, reason="mention", granted_by=None)
+    no_team_mine = new_ticket(team=None)
+    ticket_assign(ticket=no_team_mine, actor=agent, assignee=agent)
+    shared_only = new_ticket(team=elsewhere)
+    ticket_grant_access(ticket=shared_only, user=agent, reason="mention", granted_by=None)
+    mine_and_shared_elsewhere = new_ticket(team=elsewhere)
+    ticket_assign(ticket=mine_and_shared_elsewhere, actor=agent, assignee=agent)
+    ticket_grant_access(
+        ticket=mine_and_shared_elsewhere, user=agent, reason="handoff", granted_by=None
+    )
+    new_ticket(team=support_team)  # my team's, nobody's
+    new_ticket(team=elsewhere)  # invisible to me
+    counts = nav_counts_for_user(user=agent)
+    listed = {
+        view: len(ticket_list_for_inbox(user=agent, filters=TicketFilters(view=view)).tickets)
+        for view in ("mine", "unassigned", "team", "all")
+    }
+    assert counts["all"] == 5
+    assert counts["mine"] == 3
+    assert counts["unassigned"] == 2
+    assert counts["team"] == 2
+    assert {view: counts[view] for view in listed} == listed
+    ticket_set_status(ticket=no_team_mine, actor=agent, status="solved")
+    ticket_set_status(ticket=in_all_three, actor=agent, status="solved")
+    nav_counts_invalidate()
+    solved = ticket_list_for_inbox(user=agent, filters=TicketFilters(view="solved")).tickets
+    assert nav_counts_for_user(user=agent)["solved"] == len(solved) == 2
+    monkeypatch.setattr("inbox.selectors.COUNT_CAP", 2)
+    nav_counts_invalidate()
+    assert nav_counts_for_user(user=agent)["all"] == 2
+
+
 def test_saved_views_personal_and_team(client, agent, other_agent, support_team):
     urgent = new_ticket(team=support_team, subject="Urgent one")
     ticket_set_priority(ticket=urgent, actor=agent, priority="urgent")
