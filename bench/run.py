@@ -121,6 +121,17 @@ def build_page_cases() -> list[PageCase]:
         ("inbox: admin, all open, cold nav", "admin", "/inbox/?view=all", True),
         ("inbox: admin, all open, page 2", "admin", None),
         ("inbox: admin, all open, sort SLA due", "admin", "/inbox/?view=all&sort=sla"),
+        ("inbox: admin, solved, sort SLA due", "admin", "/inbox/?view=solved&sort=sla"),
+        (
+            "inbox: agent, all open, sort last customer msg",
+            "agent",
+            "/inbox/?view=all&sort=customer",
+        ),
+        (
+            "inbox: admin, solved, sort last customer msg",
+            "admin",
+            "/inbox/?view=solved&sort=customer",
+        ),
         (
             "inbox: agent, status+priority, oldest",
             "agent",
@@ -132,6 +143,10 @@ def build_page_cases() -> list[PageCase]:
             "/inbox/?view=solved&priority=high&tag=refund",
         ),
         ("inbox: admin, account filter", "admin", f"/inbox/?view=all&account={account.pk}"),
+        # A success manager sees the tickets of their 333 accounts: 3 % of all.
+        ("inbox: CSM, all open", "csm", "/inbox/?view=all"),
+        ("inbox: CSM, solved", "csm", "/inbox/?view=solved"),
+        ("inbox: CSM, solved, priority+tag", "csm", "/inbox/?view=solved&priority=high&tag=refund"),
         ("search: agent, 'password export'", "agent", "/inbox/?view=all&q=password+export"),
         ("search: admin, 'webhook'", "admin", "/inbox/?view=all&q=webhook"),
         (

@@ -24,6 +24,10 @@ class Status(models.TextChoices):
 
 
 SLA_NONE = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC)  # "no clock running"
+FAR_PAST = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # sorts before any real time
+# "Last customer message" order: tickets without one last. The inbox sorts by exactly this
+# expression, so PostgreSQL walks the index below instead of sorting every visible ticket.
+LAST_CUSTOMER_MESSAGE_SORT = Coalesce("last_customer_message_at", Value(FAR_PAST))
 OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.PENDING, Status.ON_HOLD)
 DONE_STATUSES = (Status.SOLVED, Status.CLOSED)
 
@@ -204,6 +208,21 @@ class Ticket(TimestampedModel):
             models.Index(
                 fields=["priority", "-created_at"],
                 name="inbox_ticket_done_prio_idx",
+                condition=models.Q(status__in=["solved", "closed"]),
+            ),
+            # Sort by last customer message, any view: walked in order and stopped at a page.
+            # Without it every visible ticket was fetched and sorted (0.35 s for an agent's
+            # open tickets at 1 M, 1 s for the admin's Solved).
+            models.Index(
+                LAST_CUSTOMER_MESSAGE_SORT.desc(),
+                F("id").desc(),
+                name="inbox_ticket_customer_idx",
+            ),
+            # Sort by SLA due in the Solved view (the index above it holds open tickets only):
+            # 1 s of sorting 900,000 rows at 1 M before. Inserts, which are open, skip it.
+            models.Index(
+                fields=["sla_due_at", "id"],
+                name="inbox_ticket_sla_due_done_idx",
                 condition=models.Q(status__in=["solved", "closed"]),
             ),
             models.Index(

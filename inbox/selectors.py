@@ -29,6 +29,8 @@ from helpdesk.services import config_cached, config_snapshot
 
 from .models import (
     DONE_STATUSES,
+    FAR_PAST,
+    LAST_CUSTOMER_MESSAGE_SORT,
     OPEN_STATUSES,
     Channel,
     EventKind,
@@ -121,7 +123,6 @@ SORTS = {
 COUNT_CAP = 1000  # nav counts stop here ("999+"): never COUNT(*) a million rows per page
 PAGE_SIZE = 50
 FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
-FAR_PAST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def user_team_ids(*, user: User) -> list[int]:
@@ -337,7 +338,7 @@ def _sort_key(sort: str) -> tuple[Any, bool]:
     if sort == "oldest":
         return F("created_at"), False
     if sort == "customer":
-        return Coalesce("last_customer_message_at", Value(FAR_PAST)), True
+        return LAST_CUSTOMER_MESSAGE_SORT, True  # the expression of its index
     if sort == "sla":
         # A stored generated column with a partial index (see Ticket.sla_due_at).
         return F("sla_due_at"), False
