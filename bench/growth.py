@@ -9,7 +9,9 @@ two such medians carries that drift twice. Here two worker processes, one per da
 each exactly like `run.py`'s (one connection, its own cache key prefix), take the same page
 case in turn: round r asks the small one then the large one (the other way round on odd
 rounds), case after case. Each median then comes from the same minutes as its partner's,
-and the growth column is the ratio of those medians. Only one worker runs at a time.
+and the growth column is the ratio of those medians. Only one worker runs at a time. A warm
+case gets an untimed request just before its timed one (the user's previous page), so it is
+warm as in `run.py` although other cases, cold-nav ones among them, ran in between.
 """
 
 from __future__ import annotations
@@ -92,6 +94,11 @@ def serve() -> None:
             run.measure_once(case.client, case.url)
             answer({})
         else:
+            if case.before is None:
+                # A warm case is a page whose user saw nothing change since their last one,
+                # as in run.py's back-to-back repeats; here other cases ran in between, and
+                # a cold-nav case retired everyone's counts.
+                run.measure_once(case.client, case.url)
             elapsed, queries, sql_ms = run.measure_once(case.client, case.url, case.before)
             answer({"ms": elapsed, "queries": queries, "sql_ms": sql_ms})
 
