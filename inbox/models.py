@@ -333,7 +333,10 @@ class DeliveryStatus(models.TextChoices):
 class Message(TimestampedModel):
     """A public message on the ticket: what the customer wrote or what we answered."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: the (ticket, created_at) index below leads with it.
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=16, choices=Direction.choices)
     author_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -442,7 +445,10 @@ class EventKind(models.TextChoices):
 class TicketEvent(models.Model):
     """Immutable audit trail of every user-visible change."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: the (ticket, created_at) index below leads with it.
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
