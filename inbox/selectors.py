@@ -548,6 +548,16 @@ def ticket_list_for_inbox(
     if ranked:
         order = ("-mention_unread", *order)
     fields = (*LIST_ROW_FIELDS, "mention_unread") if ranked else LIST_ROW_FIELDS
+    if filters.view == "solved" and filters.tag:
+        # Late materialisation: the page's ids first, from the ticket table alone, then the
+        # rows with their four joins for those ids only. PostgreSQL cannot tell how rare a
+        # tag is among the tickets a user sees, so it walks the Solved tickets (nine in ten
+        # at scale) by date, probing each one's tags: 59,000 for a success manager's Solved
+        # + high + "refund" at 1 M, each a heap visit (110 ms of SQL). As an index-only scan
+        # of the covering Solved index the same walk reads index tuples (21 ms). Elsewhere
+        # the walk is short or not covered, and the second level only adds planning (2-5 ms).
+        page_ids = queryset.order_by(*order).values("id")[: limit + 1]
+        queryset = Ticket.objects.filter(id__in=page_ids).annotate(sort_value=expression)
     rows = [
         TicketRow(*values) for values in queryset.order_by(*order).values_list(*fields)[: limit + 1]
     ]

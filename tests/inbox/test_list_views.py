@@ -641,3 +641,39 @@ def test_list_sorts_can_walk_their_index(admin_user, support_team, view, sort, i
         cursor.execute("EXPLAIN " + listing)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan, plan
+
+
+def test_solved_tag_filter_pages_in_order(agent, support_team, django_assert_num_queries):
+    """Solved + tag lists the page's ids first, then their rows (late materialisation): the
+    same tickets in the same order, page after page, as one level would give, and only
+    visible ones."""
+    tagged = []
+    for n in range(5):
+        ticket = new_ticket(team=support_team)
+        ticket_set_tags(ticket=ticket, actor=agent, names=["refund"] if n != 2 else ["other"])
+        ticket_set_priority(ticket=ticket, actor=agent, priority="high")
+        ticket_set_status(ticket=ticket, actor=agent, status="solved")
+        if n != 2:
+            tagged.append(ticket)
+    hidden = new_ticket(team=TeamFactory(name="Elsewhere", handle="elsewhere"))
+    ticket_set_tags(ticket=hidden, actor=None, names=["refund"])
+    Ticket.objects.filter(pk=hidden.pk).update(status="solved")
+    open_one = new_ticket(team=support_team)
+    ticket_set_tags(ticket=open_one, actor=agent, names=["refund"])
+    expected = [t.number for t in sorted(tagged, key=lambda t: (t.created_at, t.pk), reverse=True)]
+    for filters in (
+        TicketFilters(view="solved", tag="Refund"),
+        TicketFilters(view="solved", tag="refund", priority="high"),
+    ):
+        seen, cursor = [], ""
+        while True:
+            with django_assert_num_queries(2):  # the page (ids in a subquery), its tags
+                page = ticket_list_for_inbox(
+                    user=agent, filters=filters, cursor=cursor, limit=2, team_ids=[support_team.pk]
+                )
+            seen += [row.number for row in page.tickets]
+            assert all(row.tag_names == ["refund"] for row in page.tickets)
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        assert seen == expected
