@@ -147,6 +147,9 @@ def build_page_cases() -> list[PageCase]:
         ("inbox: CSM, all open", "csm", "/inbox/?view=all"),
         ("inbox: CSM, solved", "csm", "/inbox/?view=solved"),
         ("inbox: CSM, solved, priority+tag", "csm", "/inbox/?view=solved&priority=high&tag=refund"),
+        # A tag alone: about 3 % of tickets each in the generated data.
+        ("inbox: agent, all open, tag", "agent", "/inbox/?view=all&tag=refund"),
+        ("inbox: CSM, solved, tag", "csm", "/inbox/?view=solved&tag=refund"),
         ("search: agent, 'password export'", "agent", "/inbox/?view=all&q=password+export"),
         ("search: admin, 'webhook'", "admin", "/inbox/?view=all&q=webhook"),
         (
