@@ -19,13 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import IO, cast
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.samples import Sample, summarise  # noqa: E402
+
 PROTOCOL = "@@ "  # marks the worker's answers among whatever else it prints
 
 
@@ -74,7 +77,6 @@ class Worker:
 
 def serve() -> None:
     """Worker side: build run.py's page cases on this database, answer one request at a time."""
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "0")
     from bench import run  # sets Django up on DATABASE_URL
 
@@ -99,18 +101,7 @@ def serve() -> None:
                 # as in run.py's back-to-back repeats; here other cases ran in between, and
                 # a cold-nav case retired everyone's counts.
                 run.measure_once(case.client, case.url)
-            elapsed, queries, sql_ms = run.measure_once(case.client, case.url, case.before)
-            answer({"ms": elapsed, "queries": queries, "sql_ms": sql_ms})
-
-
-def summary(samples: list[dict]) -> dict:
-    times = sorted(sample["ms"] for sample in samples)
-    return {
-        "median_ms": round(statistics.median(times), 1),
-        "p95_ms": round(times[min(len(times) - 1, int(len(times) * 0.95))], 1),
-        "queries": max(sample["queries"] for sample in samples),
-        "sql_median_ms": round(statistics.median(sample["sql_ms"] for sample in samples), 1),
-    }
+            answer({"sample": run.measure_once(case.client, case.url, case.before)})
 
 
 def main() -> None:
@@ -134,18 +125,18 @@ def main() -> None:
     for index in range(len(names)):  # warm-up: connection, caches, prepared plans
         small.ask("warm", index)
         large.ask("warm", index)
-    samples: dict[str, list[list[dict]]] = {name: [[], []] for name in names}
+    samples: dict[str, list[list[Sample]]] = {name: [[], []] for name in names}
     for round_number in range(args.rounds):
         pair = (small, large) if round_number % 2 == 0 else (large, small)
         for index, name in enumerate(names):
             for worker in pair:
-                samples[name][worker is large].append(worker.ask("measure", index))
+                samples[name][worker is large].append(tuple(worker.ask("measure", index)["sample"]))
     small.close()
     large.close()
 
     rows = []
     for name in names:
-        at_small, at_large = (summary(s) for s in samples[name])
+        at_small, at_large = (summarise(s) for s in samples[name])
         rows.append(
             {
                 "case": name,

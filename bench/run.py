@@ -43,12 +43,13 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
 from accounts.models import Account  # noqa: E402
+from bench.samples import Sample, summarise  # noqa: E402
 from helpdesk.models import User  # noqa: E402
 from inbox.models import Message, Ticket  # noqa: E402
 from inbox.services import nav_counts_invalidate  # noqa: E402
 
 
-def measure_once(client: Client, url: str, before=None) -> tuple[float, int, float]:
+def measure_once(client: Client, url: str, before=None) -> Sample:
     """One request: (wall ms, SQL statements, SQL ms). `before` runs outside the timing."""
     if before:
         before()
@@ -62,20 +63,9 @@ def measure_once(client: Client, url: str, before=None) -> tuple[float, int, flo
     return elapsed, len(queries), sql_ms
 
 
-def summarise(url: str, samples: list[tuple[float, int, float]]) -> dict:
-    times = sorted(sample[0] for sample in samples)
-    return {
-        "url": url,
-        "median_ms": round(statistics.median(times), 1),
-        "p95_ms": round(times[min(len(times) - 1, int(len(times) * 0.95))], 1),
-        "queries": max(sample[1] for sample in samples),
-        "sql_median_ms": round(statistics.median(sample[2] for sample in samples), 1),
-    }
-
-
 def measure(client: Client, url: str, repeat: int, before=None) -> dict:
     measure_once(client, url)  # warm-up (connection, caches, plans)
-    return summarise(url, [measure_once(client, url, before) for _ in range(repeat)])
+    return {"url": url, **summarise([measure_once(client, url, before) for _ in range(repeat)])}
 
 
 def next_cursor_url(client: Client, url: str) -> str:
