@@ -52,7 +52,7 @@ from accounts.models import (  # noqa: E402
     SurveyResponse,
 )
 from helpdesk.models import Membership, Team, User  # noqa: E402
-from inbox.models import Message, Tag, Ticket, TicketEvent  # noqa: E402
+from inbox.models import TAG_LINK_COPIES, Message, Tag, Ticket, TicketEvent  # noqa: E402
 from inbox.services import SEARCH_BODY_LIMIT  # noqa: E402
 from notes.models import Handoff, Mention, Note  # noqa: E402
 
@@ -483,8 +483,7 @@ class TicketMaker:
                     "updated_at": created + dt.timedelta(hours=1),
                 }
             )
-        for tag_id in rng.sample(self.people["tag_ids"], k=rng.choice([0, 1, 1, 2])):
-            out["tags"].append({"ticket_id": ticket_id, "tag_id": tag_id})
+        tag_ids = rng.sample(self.people["tag_ids"], k=rng.choice([0, 1, 1, 2]))
         if done and rng.random() < 0.3:
             for kind, low, high in [("csat", 1, 5)] + ([("ces", 1, 7)] * (rng.random() < 0.3)):
                 self.survey_id += 1
@@ -554,6 +553,12 @@ class TicketMaker:
                 "version": count + notes,
             }
         )
+        # The link's copies of the ticket's columns, as its triggers would write them (the
+        # load runs with triggers off: session_replication_role).
+        ticket = out["tickets"][-1]
+        copies = {link: ticket[column] for column, link in TAG_LINK_COPIES.items()}
+        for tag_id in tag_ids:
+            out["tags"].append({"ticket_id": ticket_id, "tag_id": tag_id, **copies})
 
     def nps(self, now: dt.datetime) -> list[dict]:
         """NPS answers from a third of the account contacts, every few months for two years."""

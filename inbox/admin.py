@@ -9,6 +9,7 @@ from .models import (
     Tag,
     Ticket,
     TicketEvent,
+    TicketTag,
 )
 
 
@@ -25,6 +26,16 @@ class MessageInline(admin.StackedInline):
     readonly_fields = fields
     can_delete = False
     show_change_link = True
+
+
+class TicketTagInline(admin.TabularInline):
+    """A ticket's tags (a through model, so an inline rather than a two-list widget)."""
+
+    model = TicketTag
+    extra = 0
+    fields = ["tag"]
+    autocomplete_fields = ["tag"]
+    verbose_name = "tag"
 
 
 @admin.register(Ticket)
@@ -52,8 +63,7 @@ class TicketAdmin(admin.ModelAdmin):
         "public_reply_count",
         "version",
     ]
-    filter_horizontal = ["tags"]
-    inlines = [MessageInline]
+    inlines = [TicketTagInline, MessageInline]
     show_full_result_count = False  # no COUNT(*) over a million rows per page
 
 

@@ -91,7 +91,7 @@ class Ticket(TimestampedModel):
     mailbox = models.ForeignKey(
         "helpdesk.Mailbox", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets", through="TicketTag")
 
     # Facts recorded when they happen; metrics only aggregate them.
     first_response_at = models.DateTimeField(null=True, blank=True)
@@ -205,11 +205,8 @@ class Ticket(TimestampedModel):
             ),
             # Solved/closed filtered by priority (most of a million tickets are done): walk
             # this by date instead of the whole date index checking status on the heap.
-            # INCLUDE the visibility columns and id: a tag-filtered page's walk (see
-            # inbox.selectors.ticket_list_for_inbox) reads no heap.
             models.Index(
                 fields=["priority", "-created_at"],
-                include=["id", "team", "assignee", "account"],
                 name="inbox_ticket_done_prio_idx",
                 condition=models.Q(status__in=["solved", "closed"]),
             ),
@@ -287,6 +284,59 @@ class TicketCC(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+# The ticket columns a tag link copies (TicketTag), kept by the database triggers that
+# inbox.db_triggers installs.
+TAG_LINK_COPIES = {
+    "created_at": "ticket_created_at",
+    "team_id": "ticket_team_id",
+    "account_id": "ticket_account_id",
+    "assignee_id": "ticket_assignee_id",
+    "status": "ticket_status",
+    "priority": "ticket_priority",
+}
+
+
+class TicketTag(models.Model):
+    """A tag on a ticket, with copies of the ticket's columns that the inbox filters by.
+
+    The copies let a tag-filtered inbox page walk one index, this tag's tickets newest first,
+    and test who may see each one and which view it is in without reading the ticket: at a
+    million tickets a tag is on 3 % of them, and walking tickets by date probing each one's
+    tags read 50,000 tickets for a success manager's Solved + tag page (0.3 s). Database
+    triggers write them (on a new link, and on every change of those ticket columns), so no
+    code path can leave them stale; Django never writes them.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, db_index=False)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, db_index=False)
+    ticket_created_at = models.DateTimeField(null=True, editable=False)
+    ticket_team_id = models.BigIntegerField(null=True, editable=False)
+    ticket_account_id = models.BigIntegerField(null=True, editable=False)
+    ticket_assignee_id = models.BigIntegerField(null=True, editable=False)
+    ticket_status = models.CharField(max_length=16, null=True, editable=False)
+    ticket_priority = models.CharField(max_length=16, null=True, editable=False)
+
+    class Meta:
+        db_table = "inbox_ticket_tags"
+        unique_together = [("ticket", "tag")]  # also the index that finds a ticket's tags
+        indexes = [
+            models.Index(
+                fields=["tag", "-ticket_created_at", "-ticket"],
+                include=[
+                    "ticket_team_id",
+                    "ticket_account_id",
+                    "ticket_assignee_id",
+                    "ticket_status",
+                    "ticket_priority",
+                ],
+                name="inbox_tickettag_walk_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}:{self.tag_id}"
 
 
 class TicketAccess(models.Model):

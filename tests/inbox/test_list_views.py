@@ -644,9 +644,8 @@ def test_list_sorts_can_walk_their_index(admin_user, support_team, view, sort, i
 
 
 def test_solved_tag_filter_pages_in_order(agent, support_team, django_assert_num_queries):
-    """Solved + tag lists the page's ids first, then their rows (late materialisation): the
-    same tickets in the same order, page after page, as one level would give, and only
-    visible ones."""
+    """Solved + tag walks the tag's links for the page's ids, then reads their rows: the
+    tagged, visible, solved tickets in date order, page after page."""
     tagged = []
     for n in range(5):
         ticket = new_ticket(team=support_team)
@@ -667,7 +666,7 @@ def test_solved_tag_filter_pages_in_order(agent, support_team, django_assert_num
     ):
         seen, cursor = [], ""
         while True:
-            with django_assert_num_queries(2):  # the page (ids in a subquery), its tags
+            with django_assert_num_queries(2):  # the page (link walk in a subquery), its tags
                 page = ticket_list_for_inbox(
                     user=agent, filters=filters, cursor=cursor, limit=2, team_ids=[support_team.pk]
                 )

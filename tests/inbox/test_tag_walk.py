@@ -1,0 +1,347 @@
+"""Tag-filtered inbox pages walk the tag's links (TicketTag), whose copies of the ticket's
+columns database triggers keep current; the walk lists what the plain filter lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import Account
+from helpdesk.models import Role
+from inbox.models import TAG_LINK_COPIES, Tag, Ticket, TicketAccess, TicketTag
+from inbox.selectors import (
+    TicketFilters,
+    _filtered,
+    ticket_list_for_inbox,
+    user_team_ids,
+)
+from inbox.services import (
+    ticket_assign,
+    ticket_set_priority,
+    ticket_set_status,
+    ticket_set_tags,
+    ticket_set_team,
+    ticket_snooze,
+)
+from notes.services.notes import note_create
+from tests.accounts.factories import AccountFactory, ContactFactory
+from tests.helpdesk.factories import MembershipFactory, TeamFactory
+from tests.inbox.inbox_helpers import new_ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def copies_of(ticket: Ticket) -> list[dict]:
+    """Each of the ticket's links' copies, next to what the ticket holds now."""
+    ticket.refresh_from_db()
+    links = TicketTag.objects.filter(ticket=ticket).values(*TAG_LINK_COPIES.values())
+    expected = {link: getattr(ticket, column) for column, link in TAG_LINK_COPIES.items()}
+    return [(dict(link), expected) for link in links]
+
+
+def assert_copies_current(ticket: Ticket) -> None:
+    pairs = copies_of(ticket)
+    assert pairs, "the ticket has no tag links"
+    for link, expected in pairs:
+        assert link == expected
+
+
+def test_link_copies_follow_every_change_of_the_ticket(agent, support_team, make_user):
+    ticket = new_ticket(team=support_team)
+    ticket_set_tags(ticket=ticket, actor=agent, names=["refund", "vip"])
+    assert_copies_current(ticket)
+    assert TicketTag.objects.filter(ticket=ticket, ticket_status="new").count() == 2
+
+    billing = TeamFactory(name="Billing", handle="billing")
+    ticket_set_status(ticket=ticket, actor=agent, status="pending")
+    ticket_set_priority(ticket=ticket, actor=agent, priority="urgent")
+    ticket_assign(ticket=ticket, actor=agent, assignee=agent)
+    ticket_set_team(ticket=ticket, actor=agent, team=billing)
+    assert_copies_current(ticket)
+    assert set(
+        TicketTag.objects.filter(ticket=ticket).values_list("ticket_team_id", flat=True)
+    ) == {billing.pk}
+
+    # Writes that bypass the services: a queryset update, a model save, raw SQL.
+    other_account = AccountFactory(name="Globex")
+    Ticket.objects.filter(pk=ticket.pk).update(account=other_account, assignee=None)
+    assert_copies_current(ticket)
+    ticket.refresh_from_db()
+    ticket.status = "solved"
+    ticket.save()
+    assert_copies_current(ticket)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inbox_ticket SET created_at = %s WHERE id = %s",
+            [timezone.now() - dt.timedelta(days=3), ticket.pk],
+        )
+    assert_copies_current(ticket)
+
+    # A tag added after all that copies the ticket as it is now.
+    ticket_set_tags(ticket=ticket, actor=agent, names=["refund", "vip", "late"])
+    assert len(copies_of(ticket)) == 3
+    assert_copies_current(ticket)
+
+
+def test_link_copies_skip_unrelated_ticket_writes(agent, support_team):
+    """Only a change of a copied column rewrites the links (the trigger's WHEN clause): a
+    link row's ctid moves with every new version of it."""
+    ticket = new_ticket(team=support_team)
+    ticket_set_tags(ticket=ticket, actor=agent, names=["refund"])
+
+    def link_version() -> tuple[str, str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT ctid::text, ticket_status FROM inbox_ticket_tags WHERE ticket_id = %s",
+                [ticket.pk],
+            )
+            return cursor.fetchone()
+
+    before = link_version()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE inbox_ticket SET subject = 'New subject' WHERE id = %s", [ticket.pk])
+        cursor.execute("UPDATE inbox_ticket SET status = status WHERE id = %s", [ticket.pk])
+    assert link_version() == before
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE inbox_ticket SET status = 'open' WHERE id = %s", [ticket.pk])
+    after = link_version()
+    assert after[1] == "open"
+    assert after[0] != before[0]
+
+
+def _dsn() -> str:
+    s = connection.settings_dict
+    return f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname={s['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["ticket update", "tagging"])
+def test_concurrent_ticket_update_and_tagging_leave_the_copy_current(support_team, first):
+    """Two transactions: one changes the ticket's status, the other tags it. Whichever
+    commits first, the link ends up with the committed status (FOR SHARE in the link
+    trigger, a fresh snapshot in the ticket trigger)."""
+    ticket = new_ticket(team=support_team)
+    tag = Tag.objects.create(name="refund")
+    updater = psycopg.connect(_dsn())
+    tagger = psycopg.connect(_dsn())
+    try:
+        errors: list[BaseException] = []
+
+        def run(conn: psycopg.Connection, sql: str, params: list) -> None:
+            try:
+                conn.execute(sql, params)
+                conn.commit()
+            except BaseException as exc:  # reported below, not lost in the thread
+                errors.append(exc)
+
+        update = ("UPDATE inbox_ticket SET status = 'pending' WHERE id = %s", [ticket.pk])
+        tagging = (
+            "INSERT INTO inbox_ticket_tags (ticket_id, tag_id) VALUES (%s, %s)",
+            [ticket.pk, tag.pk],
+        )
+        holder, waiter = (updater, tagger) if first == "ticket update" else (tagger, updater)
+        held, waiting = (update, tagging) if first == "ticket update" else (tagging, update)
+        holder.execute(*held)  # not committed: holds the ticket row
+        thread = threading.Thread(target=run, args=(waiter, *waiting))
+        thread.start()
+        thread.join(timeout=1)
+        assert thread.is_alive(), "the second transaction should wait for the first"
+        holder.commit()
+        thread.join(timeout=10)
+        assert not errors, errors
+    finally:
+        updater.close()
+        tagger.close()
+    assert TicketTag.objects.get(ticket=ticket).ticket_status == "pending"
+
+
+@pytest.fixture
+def scene(agent, support_team, success_manager, account, make_user):
+    """Tickets across teams, accounts, statuses and assignees, some tagged "refund"."""
+    elsewhere = TeamFactory(name="Elsewhere", handle="elsewhere")
+    other_account = AccountFactory(name="Globex")
+    globex = ContactFactory(email="g@globex.example", account=other_account)
+    acme = ContactFactory(email="c@acme.example", account=account)
+    colleague = make_user(Role.AGENT, username="carl")
+    MembershipFactory(team=support_team, user=colleague)
+    tickets = []
+    plans = [
+        # team, requester, status, assignee, priority, tags
+        (support_team, acme, "open", agent, "high", ["refund"]),
+        (support_team, acme, "solved", None, "high", ["refund"]),
+        (support_team, globex, "pending", colleague, "normal", ["refund", "vip"]),
+        (support_team, globex, "new", None, "normal", ["vip"]),
+        (elsewhere, acme, "open", None, "high", ["refund"]),
+        (elsewhere, globex, "closed", None, "normal", ["refund"]),
+        (elsewhere, globex, "open", agent, "low", ["refund"]),  # assigned across teams
+        (elsewhere, globex, "open", None, "normal", ["refund"]),  # shared with the agent
+        (None, acme, "open", None, "normal", ["refund"]),
+        (support_team, acme, "open", None, "urgent", ["refund"]),  # snoozed below
+        (support_team, globex, "solved", agent, "high", ["refund"]),
+    ]
+    for team, requester, status, assignee, priority, tags in plans:
+        ticket = new_ticket(team=team, email=requester.email)
+        ticket_set_tags(ticket=ticket, actor=None, names=tags)
+        if priority != "normal":
+            ticket_set_priority(ticket=ticket, actor=None, priority=priority)
+        if assignee:
+            ticket_assign(ticket=ticket, actor=None, assignee=assignee)
+        if status != "new":
+            ticket_set_status(ticket=ticket, actor=None, status=status)
+        tickets.append(ticket)
+    TicketAccess.objects.create(ticket=tickets[7], user=agent, reason="granted")
+    ticket_snooze(ticket=tickets[9], actor=agent, until=timezone.now() + dt.timedelta(days=2))
+    note_create(ticket=tickets[0], author=colleague, body_markdown="@alice refund this?")
+    # Spread creation times: equal times would only test the id tiebreak.
+    base = timezone.now() - dt.timedelta(days=30)
+    for n, ticket in enumerate(tickets):
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=base + dt.timedelta(hours=n % 7))
+    return tickets
+
+
+def reference_numbers(user, filters: TicketFilters) -> list[int]:
+    """The plain filter (tickets, with the tag as a subquery on its links), sorted."""
+    rows = _filtered(user=user, filters=filters, team_ids=user_team_ids(user=user))
+    order = ("-created_at", "-id") if filters.sort == "newest" else ("created_at", "id")
+    return list(rows.order_by(*order).values_list("number", flat=True))
+
+
+def walked_numbers(user, filters: TicketFilters, page_size: int) -> list[int]:
+    seen, cursor = [], ""
+    while True:
+        page = ticket_list_for_inbox(user=user, filters=filters, cursor=cursor, limit=page_size)
+        seen += [row.number for row in page.tickets]
+        if not page.next_cursor:
+            return seen
+        cursor = page.next_cursor
+
+
+@pytest.mark.parametrize("who", ["agent", "success_manager", "admin_user"])
+@pytest.mark.parametrize(
+    "view", ["all", "mine", "unassigned", "team", "pending", "snoozed", "solved", "mentions"]
+)
+def test_tag_walk_lists_what_the_plain_filter_lists(request, scene, who, view):
+    user = request.getfixturevalue(who)
+    for sort in ("newest", "oldest"):
+        if view == "mentions" and sort == "newest":
+            continue  # unread mentions first: not a date order, the plain path lists it
+        filters = TicketFilters(view=view, tag="Refund", sort=sort)
+        expected = reference_numbers(user, filters)
+        for page_size in (2, 50):
+            assert walked_numbers(user, filters, page_size) == expected, (sort, page_size)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"status": "open"},
+        {"priority": "high"},
+        {"assignee": "me"},
+        {"assignee": "none"},
+        {"channel": "email"},
+        {"breached": True},
+    ],
+)
+@pytest.mark.parametrize("who", ["agent", "success_manager"])
+def test_tag_walk_with_other_filters(request, scene, who, extra):
+    user = request.getfixturevalue(who)
+    for view in ("all", "solved"):
+        filters = TicketFilters(view=view, tag="refund", **extra)
+        assert walked_numbers(user, filters, 3) == reference_numbers(user, filters)
+
+
+def test_tag_walk_team_and_account_filters(admin_user, scene, support_team, account):
+    for extra in ({"team": support_team.pk}, {"account": account.pk}):
+        filters = TicketFilters(view="all", tag="refund", **extra)
+        expected = reference_numbers(admin_user, filters)
+        assert expected  # the scene has some, so the comparison means something
+        assert walked_numbers(admin_user, filters, 2) == expected
+
+
+def test_tag_walk_respects_visibility(agent, other_agent, success_manager, scene):
+    """Each role sees its own tagged tickets and no one else's, checked against the scene."""
+    numbers = [t.number for t in scene]
+    agent_sees = set(walked_numbers(agent, TicketFilters(view="all", tag="refund"), 50))
+    # Support team's open ones, the one assigned across teams, the one shared; not snoozed.
+    assert agent_sees == {numbers[0], numbers[2], numbers[6], numbers[7]}
+    manager_sees = set(walked_numbers(success_manager, TicketFilters(view="all", tag="refund"), 50))
+    assert manager_sees == {numbers[0], numbers[4], numbers[8]}  # the acme open, awake ones
+    assert walked_numbers(other_agent, TicketFilters(view="all", tag="refund"), 50) == []
+
+
+def test_unknown_tag_lists_nothing(agent, scene, django_assert_num_queries):
+    with django_assert_num_queries(1):  # the page; no tags to read for no rows
+        page = ticket_list_for_inbox(
+            user=agent, filters=TicketFilters(view="all", tag="nope"), team_ids=[]
+        )
+    assert page.tickets == []
+    assert page.next_cursor is None
+
+
+def test_tag_page_query_count(agent, scene, django_assert_num_queries):
+    team_ids = user_team_ids(user=agent)
+    with django_assert_num_queries(2):  # the page (link walk in a subquery), its tags
+        page = ticket_list_for_inbox(
+            user=agent, filters=TicketFilters(view="all", tag="refund"), team_ids=team_ids
+        )
+    assert page.tickets
+    assert all("refund" in row.tag_names for row in page.tickets)
+
+
+@pytest.mark.parametrize("who", ["agent", "success_manager", "admin_user"])
+def test_tag_walk_reads_the_link_index_in_order(request, scene, who):
+    """The plan walks the link index in page order (sorting priced out) and reaches a
+    ticket only through its id: the copies answer visibility and the view's status."""
+    user = request.getfixturevalue(who)
+    filters = TicketFilters(view="solved", tag="refund")
+    with CaptureQueriesContext(connection) as queries:
+        ticket_list_for_inbox(user=user, filters=filters)
+    listing = next(q["sql"] for q in queries.captured_queries if "inbox_ticket_tags" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + listing)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "inbox_tickettag_walk_idx" in plan, plan
+    walk = next(line for line in plan.splitlines() if "inbox_tickettag_walk_idx" in line)
+    assert "Index Only Scan" in walk or "Index Scan" in walk, plan
+
+
+def test_account_success_manager_change_moves_tag_pages(success_manager, scene, make_user):
+    """Visibility through the account is read from the account at query time, not copied:
+    a new success manager sees the account's tagged tickets at once."""
+    successor = make_user(Role.SUCCESS, username="sue")
+    filters = TicketFilters(view="all", tag="refund")
+    before = walked_numbers(success_manager, filters, 50)
+    assert before
+    Account.objects.filter(success_manager=success_manager).update(success_manager=successor)
+    assert walked_numbers(successor, filters, 50) == before
+    assert walked_numbers(success_manager, filters, 50) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "walks"),
+    [
+        ({"view": "all"}, True),
+        ({"view": "solved", "priority": "high"}, True),
+        ({"view": "unassigned", "sort": "oldest"}, True),
+        ({"view": "mine"}, False),  # an agent's few open tickets: probe those for the tag
+        ({"view": "all", "assignee": "me"}, False),
+        ({"view": "all", "account": 1}, False),
+        ({"view": "all", "sort": "sla"}, False),  # not a date order: the SLA index walks
+        ({"view": "all", "q": "refund"}, False),  # the search's own probe
+    ],
+)
+def test_which_lists_walk_the_tag_links(agent, scene, params, walks):
+    filters = TicketFilters(tag="refund", **params)
+    with CaptureQueriesContext(connection) as queries:
+        page = ticket_list_for_inbox(user=agent, filters=filters, team_ids=[])
+    listing = queries.captured_queries[0]["sql"]
+    assert ("ticket_created_at" in listing) is walks, listing
+    assert all("refund" in row.tag_names for row in page.tickets)
