@@ -139,6 +139,10 @@ def build_page_cases() -> list[PageCase]:
         ("inbox: CSM, solved, priority+tag", "csm", "/inbox/?view=solved&priority=high&tag=refund"),
         # A tag alone: about 3 % of tickets each in the generated data.
         ("inbox: agent, all open, tag", "agent", "/inbox/?view=all&tag=refund"),
+        ("inbox: agent, solved, tag", "agent", "/inbox/?view=solved&tag=refund"),
+        ("inbox: agent, mine, tag", "agent", "/inbox/?view=mine&tag=refund"),
+        ("inbox: admin, all open, tag, oldest", "admin", "/inbox/?view=all&tag=refund&sort=oldest"),
+        ("inbox: CSM, all open, tag", "csm", "/inbox/?view=all&tag=refund"),
         ("inbox: CSM, solved, tag", "csm", "/inbox/?view=solved&tag=refund"),
         ("search: agent, 'password export'", "agent", "/inbox/?view=all&q=password+export"),
         ("search: admin, 'webhook'", "admin", "/inbox/?view=all&q=webhook"),

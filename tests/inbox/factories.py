@@ -15,6 +15,7 @@ from inbox.models import (
     TicketAccess,
     TicketCC,
     TicketEvent,
+    TicketTag,
 )
 from tests.accounts.factories import ContactFactory
 from tests.helpdesk.factories import TeamFactory, UserFactory
@@ -40,6 +41,16 @@ class TicketFactory(factory.django.DjangoModelFactory):
     account = factory.SelfAttribute("requester.account")
     team = factory.SubFactory(TeamFactory)
     status = "open"
+
+
+class TicketTagFactory(factory.django.DjangoModelFactory):
+    """A tag on a ticket; the database triggers fill the link's copies of the ticket."""
+
+    class Meta:
+        model = TicketTag
+
+    ticket = factory.SubFactory(TicketFactory)
+    tag = factory.SubFactory(TagFactory)
 
 
 class TicketCCFactory(factory.django.DjangoModelFactory):

@@ -345,3 +345,14 @@ def test_which_lists_walk_the_tag_links(agent, scene, params, walks):
     listing = queries.captured_queries[0]["sql"]
     assert ("ticket_created_at" in listing) is walks, listing
     assert all("refund" in row.tag_names for row in page.tickets)
+
+
+def test_a_link_created_directly_copies_its_ticket():
+    from tests.inbox.factories import TicketTagFactory
+
+    link = TicketTagFactory()
+    link.refresh_from_db()
+    assert link.ticket_status == link.ticket.status == "open"
+    assert link.ticket_created_at == link.ticket.created_at
+    assert link.ticket_team_id == link.ticket.team_id
+    assert link.ticket_account_id == link.ticket.account_id
