@@ -52,6 +52,20 @@ class Tag(models.Model):
         return self.name
 
 
+# The columns the inbox's visibility, views and filters test, carried by its walk indexes.
+LIST_WALK_COLUMNS = [
+    "status",
+    "team",
+    "assignee",
+    "account",
+    "priority",
+    "channel",
+    "sla_first_response_breached",
+    "sla_next_response_breached",
+    "sla_resolution_breached",
+]
+
+
 class Ticket(TimestampedModel):
     number = models.PositiveIntegerField(unique=True, editable=False)
     subject = models.CharField(max_length=500)
@@ -203,11 +217,20 @@ class Ticket(TimestampedModel):
                 name="inbox_ticket_acct_open_idx",
                 condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
             ),
-            # Solved/closed filtered by priority (most of a million tickets are done): walk
-            # this by date instead of the whole date index checking status on the heap.
+            # The inbox's ids-first walks (inbox.selectors.ticket_list_for_inbox): open, or
+            # done, tickets by date with every column that visibility, the views and the
+            # filters test, so a page's ids come from the index alone however many tickets
+            # the walk skips (few open tickets are old; most done ones are someone else's).
             models.Index(
-                fields=["priority", "-created_at"],
-                name="inbox_ticket_done_prio_idx",
+                fields=["created_at", "id"],
+                include=[*LIST_WALK_COLUMNS, "snoozed_until"],
+                name="inbox_ticket_open_walk_idx",
+                condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                include=LIST_WALK_COLUMNS,
+                name="inbox_ticket_done_walk_idx",
                 condition=models.Q(status__in=["solved", "closed"]),
             ),
             # Sort by last customer message, any view: walked in order and stopped at a page.

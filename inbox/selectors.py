@@ -598,7 +598,44 @@ def ticket_list_for_inbox(
     if ranked:
         order = ("-mention_unread", *order)
     fields = (*LIST_ROW_FIELDS, "mention_unread") if ranked else LIST_ROW_FIELDS
+    if probe is None and not ranked and _ids_first_suits(filters, user=user):
+        # Late materialisation: the page's ids from a covering index of open (or done)
+        # tickets by date, then the rows with their four joins for those ids only. The ids
+        # walk tests visibility and filters inside the index, where a walk of rows visits
+        # the heap for every ticket it skips: a success manager's All open + urgent read
+        # 12,000 tickets (72 -> 24 ms at 1 M), an agent's Unassigned oldest first walked
+        # the two years of done tickets before reaching an open one (0.97 s).
+        page_ids = queryset.order_by(*order).values("id")[: limit + 1]
+        queryset = Ticket.objects.filter(id__in=page_ids).annotate(sort_value=expression)
     return _page_of_rows(queryset.order_by(*order), fields, filters, limit, ranked)
+
+
+# Views whose tickets the open or done walk index (Ticket.Meta) holds with every column the
+# visibility, view and filters test.
+_IDS_FIRST_VIEWS = ("all", "team", "unassigned", "pending", "solved")
+
+
+def _ids_first_suits(filters: TicketFilters, *, user: User) -> bool:
+    """Whether the list reads its page's ids first (see ticket_list_for_inbox).
+
+    Not for someone who sees every ticket with no filter: their walk stops within a page
+    of rows anyway, and the second level only adds planning (about 3 ms).
+    """
+    if filters.view not in _IDS_FIRST_VIEWS or filters.sort not in ("newest", "oldest"):
+        return False
+    narrowed = any(
+        (
+            filters.status,
+            filters.priority,
+            filters.team,
+            filters.assignee,
+            filters.account,
+            filters.channel,
+            filters.breached,
+            filters.tag,
+        )
+    )
+    return narrowed or ticket_visibility_branches(user=user, team_ids=[]) is not None
 
 
 def _after_q(value_field: str, id_field: str, value: Any, last_id: int, descending: bool) -> Q:
