@@ -133,9 +133,14 @@ def build_page_cases() -> list[PageCase]:
             "/inbox/?view=solved&priority=high&tag=refund",
         ),
         ("inbox: admin, account filter", "admin", f"/inbox/?view=all&account={account.pk}"),
+        # Walks that skip most tickets: few open tickets are old, most done ones are others'.
+        ("inbox: agent, unassigned, oldest", "agent", "/inbox/?view=unassigned&sort=oldest"),
+        ("inbox: admin, solved, one assignee", "admin", f"/inbox/?view=solved&assignee={agent.pk}"),
         # A success manager sees the tickets of their 333 accounts: 3 % of all.
         ("inbox: CSM, all open", "csm", "/inbox/?view=all"),
         ("inbox: CSM, solved", "csm", "/inbox/?view=solved"),
+        ("inbox: CSM, all open, urgent", "csm", "/inbox/?view=all&priority=urgent"),
+        ("inbox: CSM, solved, channel", "csm", "/inbox/?view=solved&channel=api"),
         ("inbox: CSM, solved, priority+tag", "csm", "/inbox/?view=solved&priority=high&tag=refund"),
         # A tag alone: about 3 % of tickets each in the generated data.
         ("inbox: agent, all open, tag", "agent", "/inbox/?view=all&tag=refund"),

@@ -115,8 +115,9 @@ def test_status_filter_narrows_the_view_in_one_clause(client, agent, support_tea
     with CaptureQueriesContext(connection) as queries:
         assert page("view=team&status=pending") == [waiting.number]
     (listing,) = [q["sql"] for q in queries if 'AS "number"' in q["sql"]]
-    assert '"inbox_ticket"."status" = \'pending\'' in listing
-    assert '"inbox_ticket"."status" IN' not in listing
+    # (The ids come first, from a subquery on its own alias: any table prefix.)
+    assert re.search(r'\."status" = \'pending\'', listing), listing
+    assert '"status" IN' not in listing
 
 
 def test_search_subject_body_and_requester_email(client, agent, support_team):
