@@ -270,7 +270,7 @@ def _filters_q(
 ) -> Q:
     """What the user may see, in the view, matching the filters, as one Q on Ticket.
 
-    `with_tag=False` leaves the tag out, for a walk of the tag's links (_tag_walk_ids).
+    `with_tag=False` leaves the tag out, for a walk of the tag's links (_tag_walk_page).
     """
     now = now or timezone.now()
     conditions = [
