@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 import django_filters
 from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import Account, Contact, Lifecycle, SurveyKind, SurveyResponse
 from helpdesk.models import Priority
 from inbox.models import Status, Ticket
+from inbox.selectors import tickets_tagged
 from notes.models import Notification
 
 
@@ -47,7 +48,7 @@ class TicketFilter(django_filters.FilterSet):
     unassigned = StrictBooleanFilter(field_name="assignee", lookup_expr="isnull")
     account = django_filters.NumberFilter(field_name="account_id", min_value=1)
     requester = django_filters.NumberFilter(field_name="requester_id", min_value=1)
-    tag = django_filters.CharFilter(field_name="tags__name", lookup_expr="iexact", max_length=64)
+    tag = django_filters.CharFilter(method="tagged", max_length=64)
     q = django_filters.CharFilter(method="search", max_length=500)
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -55,6 +56,23 @@ class TicketFilter(django_filters.FilterSet):
     class Meta:
         model = Ticket
         fields: list[str] = []
+
+    def tagged(self, queryset: QuerySet[Ticket], name: str, value: str) -> QuerySet[Ticket]:
+        # Pages then follow the tag's links (api.pagination reads the annotation it adds).
+        # The other filters are repeated on the links' copies of those columns, so the link
+        # walk skips non-matching tickets inside its index; on the ticket they still apply.
+        data = self.form.cleaned_data
+        on_copies = {
+            "status__in": data.get("status"),
+            "priority__in": data.get("priority"),
+            "team_id": data.get("team"),
+            "assignee_id": data.get("assignee"),
+            "account_id": data.get("account"),
+        }
+        also = Q(**{lookup: v for lookup, v in on_copies.items() if v})
+        if data.get("unassigned") in (True, False):  # "" when not given
+            also &= Q(assignee__isnull=data["unassigned"])
+        return tickets_tagged(queryset, user=self.request.user, tag_name=value, also=also)
 
     def search(self, queryset: QuerySet[Ticket], name: str, value: str) -> QuerySet[Ticket]:
         value = value.strip()

@@ -5,7 +5,10 @@ from typing import TYPE_CHECKING, Any
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 
+from inbox.selectors import TAG_ORDER_FIELD
+
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
     from rest_framework.request import Request
     from rest_framework.views import APIView
 
@@ -17,6 +20,13 @@ class CreatedCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_ordering(self, request: Request, queryset: QuerySet, view: APIView) -> tuple[str, ...]:
+        # A tag-filtered ticket list pages in its links' date order, the same order as
+        # created_at (inbox.selectors.tickets_tagged): that walk stops at a page.
+        if TAG_ORDER_FIELD in queryset.query.annotations:
+            return tuple(order.replace("created_at", TAG_ORDER_FIELD) for order in self.ordering)
+        return super().get_ordering(request, queryset, view)
 
     def get_page_size(self, request: Request) -> int:
         # DRF falls back to the default on a bad value; an API client should hear about it.

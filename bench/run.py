@@ -161,6 +161,9 @@ def build_page_cases() -> list[PageCase]:
         ("accounts list (CSM)", "csm", "/accounts/"),
         ("API: agent, ticket list", "agent", "/api/v1/tickets/"),
         ("API: admin, ticket list, status=open", "admin", "/api/v1/tickets/?status=open"),
+        ("API: agent, ticket list, tag", "agent", "/api/v1/tickets/?tag=refund"),
+        ("API: CSM, ticket list, tag", "csm", "/api/v1/tickets/?tag=refund"),
+        ("API: CSM, ticket list, tag+status", "csm", "/api/v1/tickets/?tag=refund&status=open"),
     ]
     built = []
     for case in cases:

@@ -649,6 +649,41 @@ def _after_q(value_field: str, id_field: str, value: Any, last_id: int, descendi
     )
 
 
+# The annotation tickets_tagged adds: the tag link's copy of the ticket's created_at.
+TAG_ORDER_FIELD = "tag_created_at"
+
+
+def _prefixed(q: Q, prefix: str) -> Q:
+    """`q` with every lookup reached through `prefix` (a relation from the model queried)."""
+    children = [
+        _prefixed(child, prefix) if isinstance(child, Q) else (prefix + child[0], child[1])
+        for child in q.children
+    ]
+    return Q(*children, _connector=q.connector, _negated=q.negated)
+
+
+def tickets_tagged(
+    queryset: QuerySet[Ticket], *, user: User, tag_name: str, also: Q | None = None
+) -> QuerySet[Ticket]:
+    """Narrow `queryset` (tickets `user` may see) to those tagged `tag_name`, in link order.
+
+    It joins the tag's links and annotates TAG_ORDER_FIELD, the link's copy of created_at:
+    a list ordered by it walks the link index and stops at a page (the API's tag filter; as
+    a join through the tag ordered by the ticket's created_at it walked tickets by date,
+    0.1-0.2 s at 1 M). Visibility is also tested on the link's copies, inside that index;
+    the ticket's own visibility filter, already on `queryset`, stays the authority. `also`:
+    filters of tickets that `queryset` already applies, repeated on the copies likewise.
+    """
+    tag_id = Subquery(Tag.objects.filter(name__iexact=tag_name).values("id")[:1])
+    on_link = Q(tickettag__tag_id=tag_id)
+    if ticket_visibility_branches(user=user) is not None:
+        on_link &= _prefixed(_on_tag_link(ticket_visibility_q(user=user)), "tickettag__")
+    if also:
+        on_link &= _prefixed(_on_tag_link(also), "tickettag__")
+    # One filter() call, so every condition shares the one join; the annotation reuses it.
+    return queryset.filter(on_link).annotate(**{TAG_ORDER_FIELD: F("tickettag__ticket_created_at")})
+
+
 # Views and filters that already narrow the list to a few tickets, found through an index of
 # their own (an agent's open tickets, one account's): probing those few for the tag beats
 # walking every ticket that carries it.

@@ -945,3 +945,50 @@ def test_schema_documents_request_bodies_and_error_shapes(client):
     assert set(components["Error"]["properties"]) >= {"detail"}
     accept = schema["paths"]["/api/v1/handoffs/{id}/accept/"]["post"]["responses"]
     assert accept["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Handoff")
+
+
+@pytest.mark.parametrize("who", ["agent", "success_manager", "admin_user"])
+def test_tag_filtered_ticket_list_pages_through_the_tag_links_in_order(
+    request, api_for, make_ticket, support_team, who
+):
+    """With a tag the list pages in the tag links' date order (their copy of created_at):
+    page after page, every visible tagged ticket once, newest first, as without the links."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inbox.selectors import ticket_visible_queryset
+
+    user = request.getfixturevalue(who)
+    base = timezone.now() - timezone.timedelta(days=9)
+    made = []
+    for n in range(7):
+        ticket = make_ticket(subject=f"T{n}", tags=["vip"] if n != 3 else ["other"])
+        # Two share a created_at: the id breaks the tie, in the links' order too.
+        Ticket.objects.filter(pk=ticket.pk).update(
+            created_at=base + timezone.timedelta(hours=n // 2)
+        )
+        made.append(ticket)
+    make_ticket(subject="Elsewhere", team=None, tags=["vip"])  # not every role sees it
+    # The reference: the tickets the user may see (the plain visibility filter), by date.
+    expected = [
+        t.subject
+        for t in ticket_visible_queryset(user=user)
+        .filter(tags__name="vip")
+        .order_by("-created_at", "-id")
+    ]
+    assert len(expected) >= 6
+    client = api_for(user)
+    seen, url = [], "/api/v1/tickets/?tag=vip&page_size=2"
+    while url:
+        body = client.get(url).json()
+        seen += [row["subject"] for row in body["results"]]
+        url = body["next"]
+    assert seen == expected
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/api/v1/tickets/?tag=vip")
+    listing = next(q["sql"] for q in queries.captured_queries if "inbox_ticket_tags" in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + listing)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "inbox_tickettag_walk_idx" in plan, plan
