@@ -18,11 +18,23 @@ COPIES = [
 ]
 
 
-def fill_copies_and_install_triggers(apps, schema_editor):
-    from inbox.db_triggers import BACKFILL, install_tag_link_triggers
+# The copies as this migration creates them (ticket column -> link column), frozen here: a
+# later change to inbox.models.TAG_LINK_COPIES comes with a migration of its own.
+COPIED_COLUMNS = {
+    "created_at": "ticket_created_at",
+    "team_id": "ticket_team_id",
+    "account_id": "ticket_account_id",
+    "assignee_id": "ticket_assignee_id",
+    "status": "ticket_status",
+    "priority": "ticket_priority",
+}
 
-    schema_editor.execute(BACKFILL)
-    install_tag_link_triggers(schema_editor.connection)
+
+def fill_copies_and_install_triggers(apps, schema_editor):
+    from inbox.db_triggers import backfill_sql, install_tag_link_triggers
+
+    schema_editor.execute(backfill_sql(COPIED_COLUMNS))
+    install_tag_link_triggers(schema_editor.connection, COPIED_COLUMNS)
 
 
 def drop_triggers(apps, schema_editor):
