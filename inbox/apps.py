@@ -11,14 +11,10 @@ def _ensure_tag_link_triggers(*, using: str = "default", **_kwargs: Any) -> None
 
     connection = connections[using]
     with connection.cursor() as cursor:
-        columns = (
-            {
-                c.name
-                for c in connection.introspection.get_table_description(cursor, "inbox_ticket_tags")
-            }
-            if "inbox_ticket_tags" in connection.introspection.table_names(cursor)
-            else set()
-        )
+        introspection = connection.introspection
+        if "inbox_ticket_tags" not in introspection.table_names(cursor):
+            return
+        columns = {c.name for c in introspection.get_table_description(cursor, "inbox_ticket_tags")}
     if "ticket_created_at" in columns:  # not when migrated back to before the copies
         install_tag_link_triggers(connection)
 

@@ -330,16 +330,17 @@ _TAG_LINK_FIELDS = {
 }
 
 
-def _on_tag_link(q: Q) -> Q:
+def _on_tag_link(q: Q, prefix: str = "") -> Q:
     """Rewrite a filter of tickets as a filter of their tag links (TicketTag).
 
     Conditions on a column the link copies test the copy, inside the link's index; the rest
     go through the join to the ticket, so only the links that pass the first reach it.
+    `prefix`: the relation that reaches the links from the model queried ("" on TicketTag).
     """
     children: list[Any] = []
     for child in q.children:
         if isinstance(child, Q):
-            children.append(_on_tag_link(child))
+            children.append(_on_tag_link(child, prefix))
             continue
         if not isinstance(child, tuple):  # an expression would still name Ticket's columns
             raise TypeError(f"Cannot move {child!r} onto the tag link")
@@ -347,12 +348,18 @@ def _on_tag_link(q: Q) -> Q:
         name, _, rest = lookup.partition("__")
         copy = _TAG_LINK_FIELDS.get(name)
         if copy is None or rest not in _PLAIN_LOOKUPS:
-            children.append((f"ticket__{lookup}", value))
+            children.append((f"{prefix}ticket__{lookup}", value))
             continue
         if isinstance(value, Model):  # e.g. Q(assignee=user): the copy holds the id
             value = value.pk
-        children.append((f"{copy}__{rest}" if rest else copy, value))
+        children.append((f"{prefix}{copy}__{rest}" if rest else prefix + copy, value))
     return Q(*children, _connector=q.connector, _negated=q.negated)
+
+
+def _tag_id(name: str) -> Subquery:
+    """The tag's id as a scalar subquery: PostgreSQL runs it once, first, and walks the link
+    index from that id (no round trip of its own)."""
+    return Subquery(Tag.objects.filter(name__iexact=name).values("id")[:1])
 
 
 SEARCH_COMMON = 5000  # matches beyond which walking by date beats sorting the matches
@@ -564,7 +571,7 @@ def ticket_list_for_inbox(
     position = _cursor_decode(cursor) if cursor else None
     # The Mentions view's default order puts unread mentions first (a leading rank key).
     ranked = filters.view == "mentions" and filters.sort == "newest"
-    if _tag_walk_suits(filters) and not ranked:
+    if _tag_walk_suits(filters):
         return _tag_walk_page(
             user=user, filters=filters, team_ids=team_ids, position=position, limit=limit
         )
@@ -653,15 +660,6 @@ def _after_q(value_field: str, id_field: str, value: Any, last_id: int, descendi
 TAG_ORDER_FIELD = "tag_created_at"
 
 
-def _prefixed(q: Q, prefix: str) -> Q:
-    """`q` with every lookup reached through `prefix` (a relation from the model queried)."""
-    children = [
-        _prefixed(child, prefix) if isinstance(child, Q) else (prefix + child[0], child[1])
-        for child in q.children
-    ]
-    return Q(*children, _connector=q.connector, _negated=q.negated)
-
-
 def tickets_tagged(
     queryset: QuerySet[Ticket], *, user: User, tag_name: str, also: Q | None = None
 ) -> QuerySet[Ticket]:
@@ -674,19 +672,18 @@ def tickets_tagged(
     the ticket's own visibility filter, already on `queryset`, stays the authority. `also`:
     filters of tickets that `queryset` already applies, repeated on the copies likewise.
     """
-    tag_id = Subquery(Tag.objects.filter(name__iexact=tag_name).values("id")[:1])
-    on_link = Q(tickettag__tag_id=tag_id)
-    if ticket_visibility_branches(user=user) is not None:
-        on_link &= _prefixed(_on_tag_link(ticket_visibility_q(user=user)), "tickettag__")
-    if also:
-        on_link &= _prefixed(_on_tag_link(also), "tickettag__")
+    on_link = Q(tickettag__tag_id=_tag_id(tag_name))
+    for tickets in (ticket_visibility_q(user=user), also):
+        if tickets:  # Q() for someone who sees everything, None for no other filter
+            on_link &= _on_tag_link(tickets, prefix="tickettag__")
     # One filter() call, so every condition shares the one join; the annotation reuses it.
     return queryset.filter(on_link).annotate(**{TAG_ORDER_FIELD: F("tickettag__ticket_created_at")})
 
 
 # Views and filters that already narrow the list to a few tickets, found through an index of
 # their own (an agent's open tickets, one account's): probing those few for the tag beats
-# walking every ticket that carries it.
+# walking every ticket that carries it. (Mentions, whose default order ranks unread ones
+# first, is not a date order either.)
 _NARROW_VIEWS = ("mine", "snoozed", "mentions", "handoffs")
 
 
@@ -719,11 +716,8 @@ def _tag_walk_page(
     Solved + tag page at a million tickets; PostgreSQL cannot know how rare a tag is among
     the tickets one user sees.
     """
-    # The tag's id as a scalar subquery: PostgreSQL runs it once, first, and walks the index
-    # from that id (no round trip of its own).
-    tag_id = Subquery(Tag.objects.filter(name__iexact=filters.tag).values("id")[:1])
     descending = filters.sort == "newest"
-    links = TicketTag.objects.filter(tag_id=tag_id).filter(
+    links = TicketTag.objects.filter(tag_id=_tag_id(filters.tag)).filter(
         _on_tag_link(_filters_q(user=user, filters=filters, team_ids=team_ids, with_tag=False))
     )
     if position is not None:

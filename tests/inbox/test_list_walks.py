@@ -36,7 +36,7 @@ from inbox.services import (
 from notes.services.notes import note_create
 from tests.accounts.factories import AccountFactory, ContactFactory
 from tests.helpdesk.factories import MembershipFactory, TeamFactory
-from tests.inbox.inbox_helpers import new_ticket
+from tests.inbox.inbox_helpers import new_ticket, plan_without_sorting
 
 pytestmark = pytest.mark.django_db
 
@@ -307,11 +307,7 @@ def test_tag_walk_reads_the_link_index_in_order(request, scene, who):
     with CaptureQueriesContext(connection) as queries:
         ticket_list_for_inbox(user=user, filters=filters)
     listing = next(q["sql"] for q in queries.captured_queries if "inbox_ticket_tags" in q["sql"])
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN " + listing)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = plan_without_sorting(listing)
     assert "inbox_tickettag_walk_idx" in plan, plan
     walk = next(line for line in plan.splitlines() if "inbox_tickettag_walk_idx" in line)
     assert "Index Only Scan" in walk or "Index Scan" in walk, plan
@@ -402,11 +398,7 @@ def test_ids_first_reads_ids_from_the_walk_index_alone(request, scene, who, para
     with CaptureQueriesContext(connection) as queries:
         ticket_list_for_inbox(user=user, filters=TicketFilters(**params))
     listing = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"])
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("EXPLAIN " + listing)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = plan_without_sorting(listing)
     walks = [line for line in plan.splitlines() if f"using {index}" in line]
     assert walks, plan
     assert all("Index Only Scan" in line for line in walks), plan
