@@ -105,6 +105,18 @@ class Ticket(TimestampedModel):
     mailbox = models.ForeignKey(
         "helpdesk.Mailbox", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # A copy of the account's success manager, written only by database triggers
+    # (inbox.db_triggers), whatever a save sends: a success manager's lists walk their own
+    # tickets by date (Meta.indexes) instead of skipping the 29 in 30 of other managers.
+    success_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets", through="TicketTag")
 
     # Facts recorded when they happen; metrics only aggregate them.
@@ -233,6 +245,23 @@ class Ticket(TimestampedModel):
                 name="inbox_ticket_done_walk_idx",
                 condition=models.Q(status__in=["solved", "closed"]),
             ),
+            # The same walks for one success manager (the copy of their accounts' manager):
+            # their lists read their own tickets, not a 3 % sample of everybody's.
+            models.Index(
+                fields=["success_manager", "created_at", "id"],
+                include=[*LIST_WALK_COLUMNS, "snoozed_until"],
+                name="inbox_ticket_sm_open_walk_idx",
+                condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
+            ),
+            models.Index(
+                fields=["success_manager", "created_at", "id"],
+                include=LIST_WALK_COLUMNS,
+                name="inbox_ticket_sm_done_walk_idx",
+                condition=models.Q(status__in=["solved", "closed"]),
+            ),
+            # A filter on a rare channel (or one the desk does not use) finds its few tickets
+            # here; the walks above would read every ticket of the view to find none.
+            models.Index(fields=["channel", "created_at", "id"], name="inbox_ticket_channel_idx"),
             # Sort by last customer message, any view: walked in order and stopped at a page.
             # Without it every visible ticket was fetched and sorted (0.35 s for an agent's
             # open tickets at 1 M, 1 s for the admin's Solved).

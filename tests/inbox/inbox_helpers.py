@@ -7,6 +7,7 @@ from itertools import count
 from django.db import connection
 
 from accounts.services import contact_get_or_create
+from inbox.selectors import TicketFilters, _filtered, ticket_list_for_inbox, user_team_ids
 from inbox.services import InboundContent, ticket_create
 
 _seq = count(1)
@@ -34,3 +35,20 @@ def plan_without_sorting(sql: str, *, seqscan: bool = False) -> str:
             cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql)
         return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def reference_numbers(user, filters: TicketFilters) -> list[int]:
+    """The plain filter (tickets, with the tag as a subquery on its links), sorted."""
+    rows = _filtered(user=user, filters=filters, team_ids=user_team_ids(user=user))
+    order = ("-created_at", "-id") if filters.sort == "newest" else ("created_at", "id")
+    return list(rows.order_by(*order).values_list("number", flat=True))
+
+
+def walked_numbers(user, filters: TicketFilters, page_size: int) -> list[int]:
+    seen, cursor = [], ""
+    while True:
+        page = ticket_list_for_inbox(user=user, filters=filters, cursor=cursor, limit=page_size)
+        seen += [row.number for row in page.tickets]
+        if not page.next_cursor:
+            return seen
+        cursor = page.next_cursor
