@@ -215,6 +215,19 @@ def test_manager_walk_reads_their_own_index(success_manager, manager_scene, para
     assert all("Index Only Scan" in line for line in walks), plan
 
 
+def test_assigned_and_shared_branches_are_not_walked_by_date(success_manager, manager_scene):
+    """Their few tickets are found through the assignee (or access) index and sorted: a
+    walk of every done ticket by date looking for them read 900,000 index entries for a
+    manager with none (0.2 s at 1 M). With sorting priced out, a branch ordered by the
+    bare date would take that walk."""
+    with CaptureQueriesContext(connection) as queries:
+        ticket_list_for_inbox(user=success_manager, filters=TicketFilters(view="solved"))
+    listing = next(q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"])
+    plan = plan_without_sorting(listing)
+    assert "inbox_ticket_sm_done_walk_idx" in plan, plan
+    assert "inbox_ticket_done_walk_idx" not in plan, plan
+
+
 def test_manager_page_query_count(success_manager, manager_scene, django_assert_num_queries):
     team_ids = user_team_ids(user=success_manager)
     with django_assert_num_queries(2):  # the page (merged walks in a subquery), its tags
