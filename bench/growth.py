@@ -88,7 +88,8 @@ def serve() -> None:
     def answer(document: dict) -> None:
         print(PROTOCOL + json.dumps(document), flush=True)
 
-    answer({"tickets": tickets, "cases": [[case.name, case.url] for case in cases]})
+    rows = [run.rows_listed(case.client, case.url) for case in cases]
+    answer({"tickets": tickets, "cases": [[case.name, case.url] for case in cases], "rows": rows})
     for line in sys.stdin:
         request = json.loads(line)
         case = cases[request["case"]]
@@ -135,13 +136,13 @@ def main() -> None:
     large.close()
 
     rows = []
-    for name in names:
+    for index, name in enumerate(names):
         at_small, at_large = (summarise(s) for s in samples[name])
         rows.append(
             {
                 "case": name,
-                "small": at_small,
-                "large": at_large,
+                "small": {**at_small, "rows": small.hello["rows"][index]},
+                "large": {**at_large, "rows": large.hello["rows"][index]},
                 "growth": round(at_large["median_ms"] / at_small["median_ms"], 2),
             }
         )
@@ -149,15 +150,16 @@ def main() -> None:
     print(f"{args.rounds} interleaved rounds; {small_n:,} and {large_n:,} tickets\n")
     print(
         f"| case | {small_n:,}: median ms | p95 | queries | SQL ms |"
-        f" {large_n:,}: median ms | p95 | queries | SQL ms | growth |"
+        f" {large_n:,}: median ms | p95 | queries | SQL ms | growth | rows listed |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         a, b = row["small"], row["large"]
+        listed = "" if a["rows"] is None else f"{a['rows']} / {b['rows']}"
         print(
             f"| {row['case']} | {a['median_ms']} | {a['p95_ms']} | {a['queries']} |"
             f" {a['sql_median_ms']} | {b['median_ms']} | {b['p95_ms']} | {b['queries']} |"
-            f" {b['sql_median_ms']} | {row['growth']:.2f}x |",
+            f" {b['sql_median_ms']} | {row['growth']:.2f}x | {listed} |",
             flush=True,
         )
     if args.json:
