@@ -77,6 +77,11 @@ SPAN_DAYS = 730  # two years of history
 BENCH_AGENT_QUEUE = 60  # open tickets of team0-agent0 beyond ticket 1: a full Mine page
 BENCH_UNASSIGNED = 60  # then open unassigned tickets of team0: a full Unassigned page
 BENCH_TICKETS = 1 + BENCH_AGENT_QUEUE + BENCH_UNASSIGNED
+# Then, of the same account (so its success manager's): 60 open urgent ones tagged "refund",
+# 60 pending, 60 solved high ones by phone tagged "refund" (see TicketMaker.ticket).
+BENCH_MANAGER_KINDS = ("open", "pending", "solved")
+BENCH_MANAGER_EACH = 60
+BENCH_MANAGER_TAG = "refund"
 
 
 def pool(rng: random.Random, size: int, low: int, high: int) -> list[str]:
@@ -397,13 +402,27 @@ class TicketMaker:
         # cases compared a page of 1-17 rows with a full one instead of 10 k with 1 M.
         bench_ticket = ticket_id <= BENCH_TICKETS
         bench_agents = ticket_id <= 1 + BENCH_AGENT_QUEUE
+        # Likewise for the success manager's cases (All open + urgent, Pending, Solved +
+        # priority + tag, Solved + rare channel, tag alone): at 10,000 tickets their book
+        # holds 0-10 of each, against a full page at 1 M. Dated like any other ticket of
+        # their kind, so at 1 M they mix with the manager's own.
+        manager_slot = (ticket_id - BENCH_TICKETS - 1) // BENCH_MANAGER_EACH
+        manager_kind = (
+            BENCH_MANAGER_KINDS[manager_slot]
+            if ticket_id > BENCH_TICKETS and manager_slot < len(BENCH_MANAGER_KINDS)
+            else None
+        )
         team_id = team_ids[0] if bench_ticket else rng.choice(team_ids)
         team_agents = self.people["agents_by_team"][team_id]
         # Skewed towards the recent past, as a growing help desk is.
-        age_days = (14 if bench_ticket else SPAN_DAYS) * rng.random() ** 1.6
+        recent = bench_ticket or manager_kind in ("open", "pending")
+        age_days = (14 if recent else SPAN_DAYS) * rng.random() ** 1.6
         created = now - dt.timedelta(days=age_days)
         status = "open" if bench_ticket else ticket_status(rng, age_days)
-        if bench_ticket:
+        if manager_kind:
+            status = manager_kind
+            created = min(created, now - 2 * DAY) if status == "solved" else created
+        if bench_ticket or manager_kind:
             contact_id = self.bench_contacts[ticket_id % len(self.bench_contacts)]
         else:
             contact_id = rng.randint(1, self.n_contacts)
@@ -485,6 +504,9 @@ class TicketMaker:
                 }
             )
         tag_ids = rng.sample(self.people["tag_ids"], k=rng.choice([0, 1, 1, 2]))
+        if manager_kind in ("open", "solved"):
+            refund = self.people["tag_ids"][WORDS.index(BENCH_MANAGER_TAG)]
+            tag_ids = [refund, *(t for t in tag_ids if t != refund)]
         if done and rng.random() < 0.3:
             for kind, low, high in [("csat", 1, 5)] + ([("ces", 1, 7)] * (rng.random() < 0.3)):
                 self.survey_id += 1
@@ -530,8 +552,14 @@ class TicketMaker:
                 "number": ticket_id,
                 "subject": rng.choice(self.subjects),
                 "status": status,
-                "priority": "high" if bench_ticket else rng.choice(PRIORITIES),
-                "channel": rng.choice(CHANNELS),
+                "priority": (
+                    "high"
+                    if bench_ticket or manager_kind == "solved"
+                    else "urgent"
+                    if manager_kind == "open"
+                    else rng.choice(PRIORITIES)
+                ),
+                "channel": "phone" if manager_kind == "solved" else rng.choice(CHANNELS),
                 "requester_id": contact_id,
                 "account_id": account_id,
                 # The account's manager, as the ticket's trigger would copy it.

@@ -52,3 +52,9 @@ def walked_numbers(user, filters: TicketFilters, page_size: int) -> list[int]:
         if not page.next_cursor:
             return seen
         cursor = page.next_cursor
+
+
+def database_dsn() -> str:
+    """The test database's address, for a second (and third) connection of its own."""
+    s = connection.settings_dict
+    return f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname={s['NAME']}"

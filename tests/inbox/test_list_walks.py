@@ -34,6 +34,7 @@ from inbox.services import (
 from tests.accounts.factories import AccountFactory
 from tests.helpdesk.factories import TeamFactory
 from tests.inbox.inbox_helpers import (
+    database_dsn,
     new_ticket,
     plan_without_sorting,
     reference_numbers,
@@ -121,11 +122,6 @@ def test_link_copies_skip_unrelated_ticket_writes(agent, support_team):
     assert after[0] != before[0]
 
 
-def _dsn() -> str:
-    s = connection.settings_dict
-    return f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname={s['NAME']}"
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("first", ["ticket update", "tagging"])
 def test_concurrent_ticket_update_and_tagging_leave_the_copy_current(support_team, first):
@@ -134,8 +130,8 @@ def test_concurrent_ticket_update_and_tagging_leave_the_copy_current(support_tea
     trigger, a fresh snapshot in the ticket trigger)."""
     ticket = new_ticket(team=support_team)
     tag = Tag.objects.create(name="refund")
-    updater = psycopg.connect(_dsn())
-    tagger = psycopg.connect(_dsn())
+    updater = psycopg.connect(database_dsn())
+    tagger = psycopg.connect(database_dsn())
     try:
         errors: list[BaseException] = []
 

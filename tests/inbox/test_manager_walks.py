@@ -25,6 +25,7 @@ from inbox.selectors import TicketFilters, ticket_list_for_inbox, user_team_ids
 from inbox.services import ticket_assign, ticket_set_status, ticket_set_tags
 from tests.accounts.factories import AccountFactory, ContactFactory
 from tests.inbox.inbox_helpers import (
+    database_dsn,
     new_ticket,
     plan_without_sorting,
     reference_numbers,
@@ -97,11 +98,6 @@ def test_account_writes_that_keep_the_manager_leave_tickets_alone(success_manage
     assert _row_version(ticket) != version
 
 
-def _dsn() -> str:
-    s = connection.settings_dict
-    return f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname={s['NAME']}"
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("first", ["ticket move", "manager change"])
 def test_concurrent_ticket_move_and_manager_change_leave_the_copy_current(
@@ -113,8 +109,8 @@ def test_concurrent_ticket_move_and_manager_change_leave_the_copy_current(
     successor = make_user(Role.SUCCESS, username="sue")
     target = AccountFactory(name="Initech", success_manager=success_manager)
     ticket = new_ticket()
-    mover = psycopg.connect(_dsn())
-    changer = psycopg.connect(_dsn())
+    mover = psycopg.connect(database_dsn())
+    changer = psycopg.connect(database_dsn())
     try:
         errors: list[BaseException] = []
 
