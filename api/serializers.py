@@ -115,6 +115,23 @@ class TicketSerializer(serializers.ModelSerializer):
         return sorted(tag.name for tag in ticket.tags.all())  # prefetched
 
 
+# What TicketSerializer reads, for QuerySet.only(): its own fields, the columns behind
+# is_sla_breached, and the references' fields.
+TICKET_LIST_COLUMNS = (
+    *(name for name in TicketSerializer.Meta.fields if name not in ("tags", "is_sla_breached")),
+    "sla_first_response_breached",
+    "sla_next_response_breached",
+    "sla_resolution_breached",
+    *(f"requester__{name}" for name in ContactRefSerializer.Meta.fields),
+    *(f"account__{name}" for name in AccountRefSerializer.Meta.fields),
+    *(f"team__{name}" for name in TeamRefSerializer.Meta.fields),
+    "assignee__id",
+    "assignee__username",
+    "assignee__first_name",
+    "assignee__last_name",
+)
+
+
 class TicketCreateSerializer(StrictInputMixin, serializers.Serializer):
     subject = serializers.CharField(max_length=500)
     body = serializers.CharField(max_length=100_000)
