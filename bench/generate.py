@@ -562,8 +562,6 @@ class TicketMaker:
                 "channel": "phone" if manager_kind == "solved" else rng.choice(CHANNELS),
                 "requester_id": contact_id,
                 "account_id": account_id,
-                # The account's manager, as the ticket's trigger would copy it.
-                "success_manager_id": self.account_csm.get(account_id) if account_id else None,
                 "team_id": team_id,
                 "assignee_id": assignee,
                 "created_at": created,

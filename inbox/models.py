@@ -105,18 +105,6 @@ class Ticket(TimestampedModel):
     mailbox = models.ForeignKey(
         "helpdesk.Mailbox", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # A copy of the account's success manager, written only by database triggers
-    # (inbox.db_triggers), whatever a save sends: a success manager's lists walk their own
-    # tickets by date (Meta.indexes) instead of skipping the 29 in 30 of other managers.
-    success_manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        db_index=False,
-    )
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets", through="TicketTag")
 
     # Facts recorded when they happen; metrics only aggregate them.
@@ -243,20 +231,6 @@ class Ticket(TimestampedModel):
                 fields=["created_at", "id"],
                 include=LIST_WALK_COLUMNS,
                 name="inbox_ticket_done_walk_idx",
-                condition=models.Q(status__in=["solved", "closed"]),
-            ),
-            # The same walks for one success manager (the copy of their accounts' manager):
-            # their lists read their own tickets, not a 3 % sample of everybody's.
-            models.Index(
-                fields=["success_manager", "created_at", "id"],
-                include=[*LIST_WALK_COLUMNS, "snoozed_until"],
-                name="inbox_ticket_sm_open_walk_idx",
-                condition=models.Q(status__in=["new", "open", "pending", "on_hold"]),
-            ),
-            models.Index(
-                fields=["success_manager", "created_at", "id"],
-                include=LIST_WALK_COLUMNS,
-                name="inbox_ticket_sm_done_walk_idx",
                 condition=models.Q(status__in=["solved", "closed"]),
             ),
             # A filter on a rare channel (or one the desk does not use) finds its few tickets

@@ -267,16 +267,14 @@ def _filters_q(
     team_ids: list[int],
     now: dt.datetime | Now | None = None,
     with_tag: bool = True,
-    visible: Q | None = None,
 ) -> Q:
     """What the user may see, in the view, matching the filters, as one Q on Ticket.
 
     `with_tag=False` leaves the tag out, for a walk of the tag's links (_tag_walk_page).
-    `visible`: one branch of what the user may see instead of all of it (_manager_walk_ids).
     """
     now = now or timezone.now()
     conditions = [
-        ticket_visibility_q(user=user, team_ids=team_ids) if visible is None else visible,
+        ticket_visibility_q(user=user, team_ids=team_ids),
         _view_q(view=filters.view, user=user, team_ids=team_ids, now=now, status=filters.status),
     ]
     if filters.status:
@@ -614,75 +612,9 @@ def ticket_list_for_inbox(
         # the heap for every ticket it skips: a success manager's All open + urgent read
         # 12,000 tickets (72 -> 24 ms at 1 M), an agent's Unassigned oldest first walked
         # the two years of done tickets before reaching an open one (0.97 s).
-        page_ids: Any
-        if _manager_walks_suit(user):
-            page_ids = _manager_walk_ids(
-                user=user,
-                filters=filters,
-                team_ids=team_ids,
-                position=position,
-                descending=descending,
-                limit=limit,
-            )
-        else:
-            page_ids = queryset.order_by(*order).values("id")[: limit + 1]
+        page_ids = queryset.order_by(*order).values("id")[: limit + 1]
         queryset = Ticket.objects.filter(id__in=page_ids).annotate(sort_value=expression)
     return _page_of_rows(queryset.order_by(*order), fields, filters, limit, ranked)
-
-
-def _manager_walks_suit(user: User) -> bool:
-    """Whether a success manager's ids-first page merges a walk per visibility branch."""
-    return (
-        user.role == Role.SUCCESS
-        and user.is_active
-        and not user.is_superuser
-        # Ordered, limited parts of a UNION (PostgreSQL, not SQLite).
-        and connection.features.supports_slicing_ordering_in_compound
-    )
-
-
-def _manager_walk_ids(
-    *,
-    user: User,
-    filters: TicketFilters,
-    team_ids: list[int],
-    position: tuple[dt.datetime, int, bool | None] | None,
-    descending: bool,
-    limit: int,
-) -> QuerySet:
-    """A success manager's page of ticket ids, newest or oldest first: one walk per branch
-    of what they may see, each stopped at a page, merged.
-
-    Their accounts' tickets are a thirtieth of all: walked by their copy of the manager
-    (Ticket.success_manager, kept by triggers) on its own index, not skipped past on the
-    index of everyone's tickets. Tickets assigned to them and those shared with them are a
-    few each. The top of the union of each branch's top `limit + 1` is the page's top.
-    """
-    order = ("-walk_at", "-id") if descending else ("walk_at", "id")
-    branches = [
-        (Q(success_manager=user), F("created_at")),
-        # The few assigned to or shared with them are found by their own index and sorted:
-        # ordered by an expression no index has, so PostgreSQL cannot walk every done
-        # ticket by date looking for them (it misjudged how many there are: 0.2 s at 1 M).
-        (Q(assignee=user), Coalesce("created_at", Value(FAR_PAST))),
-        (
-            Q(id__in=TicketAccess.objects.filter(user=user).values("ticket_id")),
-            Coalesce("created_at", Value(FAR_PAST)),
-        ),
-    ]
-    walks = []
-    for branch, walk_at in branches:
-        walk = Ticket.objects.filter(
-            _filters_q(user=user, filters=filters, team_ids=team_ids, visible=branch)
-        )
-        if position is not None:
-            value, last_id, _rank = position
-            walk = walk.filter(_after_q("created_at", "id", value, last_id, descending))
-        walk = walk.annotate(walk_at=walk_at).order_by(*order)
-        walks.append(walk.values("id")[: limit + 1])
-    # The page's query orders these (at most three pages of) ids and keeps the first page;
-    # IN lists a ticket found by two branches once, so UNION ALL need not sort them out.
-    return walks[0].union(*walks[1:], all=True)
 
 
 # Views whose tickets the open or done walk index (Ticket.Meta) holds with every column the
