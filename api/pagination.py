@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 
-from inbox.selectors import TAG_ORDER_FIELD
+from inbox.selectors import TAG_ORDER_FIELD, TagLinkPage
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -27,6 +27,17 @@ class CreatedCursorPagination(CursorPagination):
         if TAG_ORDER_FIELD in queryset.query.annotations:
             return tuple(order.replace("created_at", TAG_ORDER_FIELD) for order in self.ordering)
         return super().get_ordering(request, queryset, view)
+
+    def tag_link_page(self, request: Request) -> TagLinkPage:
+        """The page this request reads, as DRF's cursor will (position, direction, offset),
+        for a tag filter that reads the page's ids from the tag's links first."""
+        cursor = self.decode_cursor(request)
+        offset, reverse, position = cursor if cursor else (0, False, None)
+        return TagLinkPage(
+            after=position,
+            descending=self.ordering[0].startswith("-") != reverse,
+            rows=offset + self.get_page_size(request) + 1,
+        )
 
     def get_page_size(self, request: Request) -> int:
         # DRF falls back to the default on a bad value; an API client should hear about it.

@@ -660,8 +660,22 @@ def _after_q(value_field: str, id_field: str, value: Any, last_id: int, descendi
 TAG_ORDER_FIELD = "tag_created_at"
 
 
+@dataclass(frozen=True)
+class TagLinkPage:
+    """One page of a tag-filtered list, as its paginator will read it (api.pagination)."""
+
+    after: Any  # the cursor's created_at (strictly after it in page order); None: first page
+    descending: bool
+    rows: int  # the rows the paginator reads: its cursor's offset, the page and one more
+
+
 def tickets_tagged(
-    queryset: QuerySet[Ticket], *, user: User, tag_name: str, also: Q | None = None
+    queryset: QuerySet[Ticket],
+    *,
+    user: User,
+    tag_name: str,
+    also: Q | None = None,
+    page: TagLinkPage | None = None,
 ) -> QuerySet[Ticket]:
     """Narrow `queryset` (tickets `user` may see) to those tagged `tag_name`, in link order.
 
@@ -671,11 +685,30 @@ def tickets_tagged(
     0.1-0.2 s at 1 M). Visibility is also tested on the link's copies, inside that index;
     the ticket's own visibility filter, already on `queryset`, stays the authority. `also`:
     filters of tickets that `queryset` already applies, repeated on the copies likewise.
+
+    `page`: when every filter of the list is on the copies, the page's ticket ids are read
+    first from the links alone. Joined with the tickets, PostgreSQL misjudged how many links
+    a success manager's visibility keeps and started parallel workers for a 2 ms walk
+    (15-25 ms of SQL at 1 M).
     """
+    filters = [f for f in (ticket_visibility_q(user=user), also) if f]  # Q() sees all
     on_link = Q(tickettag__tag_id=_tag_id(tag_name))
-    for tickets in (ticket_visibility_q(user=user), also):
-        if tickets:  # Q() for someone who sees everything, None for no other filter
+    if page is None:
+        for tickets in filters:
             on_link &= _on_tag_link(tickets, prefix="tickettag__")
+    else:
+        links = TicketTag.objects.filter(tag_id=_tag_id(tag_name))
+        for tickets in filters:
+            links = links.filter(_on_tag_link(tickets))
+        if page.after is not None:
+            lookup = "ticket_created_at__lt" if page.descending else "ticket_created_at__gt"
+            links = links.filter(**{lookup: page.after})
+        order = ("ticket_created_at", "ticket_id")
+        if page.descending:
+            order = ("-ticket_created_at", "-ticket_id")
+        # The links' conditions are in here; the page's query then joins only these links.
+        page_ids = links.order_by(*order).values("ticket_id")[: page.rows]
+        on_link &= Q(tickettag__ticket_id__in=page_ids)
     # One filter() call, so every condition shares the one join; the annotation reuses it.
     return queryset.filter(on_link).annotate(**{TAG_ORDER_FIELD: F("tickettag__ticket_created_at")})
 

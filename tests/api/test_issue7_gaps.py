@@ -9,6 +9,7 @@ real ids; Idempotency-Key on every POST; throttling state in Redis; token revoke
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -990,3 +991,48 @@ def test_tag_filtered_ticket_list_pages_through_the_tag_links_in_order(
     listing = next(q["sql"] for q in queries.captured_queries if "inbox_ticket_tags" in q["sql"])
     plan = plan_without_sorting(listing, seqscan=True)
     assert "inbox_tickettag_walk_idx" in plan, plan
+
+
+@pytest.mark.parametrize("who", ["agent", "success_manager"])
+def test_tag_filtered_pages_read_from_the_links_go_both_ways_and_yield_to_other_filters(
+    request, api_for, make_ticket, who
+):
+    """A tag list with only filters the links copy reads each page's ids from the links
+    first (by the cursor's position and offset): forward and back it lists what the plain
+    filter lists. With a filter the links lack (dates, requester, search) it does not."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inbox.selectors import ticket_visible_queryset
+
+    user = request.getfixturevalue(who)
+    base = timezone.now() - timezone.timedelta(days=9)
+    for n in range(9):
+        ticket = make_ticket(subject=f"T{n}", tags=["vip"] if n != 4 else ["other"])
+        # Pairs share a created_at: the cursor's offset then has ties to skip.
+        Ticket.objects.filter(pk=ticket.pk).update(
+            created_at=base + timezone.timedelta(hours=n // 2)
+        )
+    visible = ticket_visible_queryset(user=user).filter(tags__name="vip")
+    expected = [t.subject for t in visible.order_by("-created_at", "-id")]
+    assert len(expected) >= 8
+    client = api_for(user)
+    pages, url = [], "/api/v1/tickets/?tag=vip&page_size=3"
+    while url:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get(url).json()
+        listing = next(q["sql"] for q in queries.captured_queries if "tag_created_at" in q["sql"])
+        assert listing.count('FROM "inbox_ticket_tags"') == 1, listing  # the links' page
+        pages.append(([row["subject"] for row in body["results"]], body["previous"]))
+        url = body["next"]
+    assert [s for page, _ in pages for s in page] == expected
+    # Back from the last page: each previous link gives the page before it.
+    for (before, _), (_, previous) in itertools.pairwise(pages):
+        assert [row["subject"] for row in client.get(previous).json()["results"]] == before
+    # A filter the links lack: the plain walk, and the right rows.
+    since = base + timezone.timedelta(hours=2)
+    later = visible.filter(created_at__gte=since).order_by("-created_at", "-id")
+    later = [t.subject for t in later]
+    after = since.isoformat().replace("+00:00", "Z")
+    body = client.get(f"/api/v1/tickets/?tag=vip&created_after={after}&page_size=50").json()
+    assert [row["subject"] for row in body["results"]] == later
