@@ -79,7 +79,8 @@ class TicketFilter(django_filters.FilterSet):
             also &= Q(assignee__isnull=data["unassigned"])
         # With no filter the copies lack, the page's ids come from the links first.
         page = None
-        paginator = getattr(self.request.parser_context.get("view"), "paginator", None)
+        view = (getattr(self.request, "parser_context", None) or {}).get("view")
+        paginator = getattr(view, "paginator", None)
         copied_only = not any(data.get(name) for name in TICKET_ONLY_FILTERS)
         if copied_only and hasattr(paginator, "tag_link_page"):
             page = paginator.tag_link_page(self.request)
