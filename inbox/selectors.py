@@ -697,17 +697,14 @@ def tickets_tagged(
         for tickets in filters:
             on_link &= _on_tag_link(tickets, prefix="tickettag__")
     else:
-        links = TicketTag.objects.filter(tag_id=_tag_id(tag_name))
+        on_copies = Q()
         for tickets in filters:
-            links = links.filter(_on_tag_link(tickets))
+            on_copies &= _on_tag_link(tickets)
         if page.after is not None:
             lookup = "ticket_created_at__lt" if page.descending else "ticket_created_at__gt"
-            links = links.filter(**{lookup: page.after})
-        order = ("ticket_created_at", "ticket_id")
-        if page.descending:
-            order = ("-ticket_created_at", "-ticket_id")
+            on_copies &= Q(**{lookup: page.after})
         # The links' conditions are in here; the page's query then joins only these links.
-        page_ids = links.order_by(*order).values("ticket_id")[: page.rows]
+        page_ids = _tag_link_ids(tag_name, on_copies, descending=page.descending, rows=page.rows)
         on_link &= Q(tickettag__ticket_id__in=page_ids)
     # One filter() call, so every condition shares the one join; the annotation reuses it.
     return queryset.filter(on_link).annotate(**{TAG_ORDER_FIELD: F("tickettag__ticket_created_at")})
@@ -750,20 +747,27 @@ def _tag_walk_page(
     the tickets one user sees.
     """
     descending = filters.sort == "newest"
-    links = TicketTag.objects.filter(tag_id=_tag_id(filters.tag)).filter(
-        _on_tag_link(_filters_q(user=user, filters=filters, team_ids=team_ids, with_tag=False))
+    on_copies = _on_tag_link(
+        _filters_q(user=user, filters=filters, team_ids=team_ids, with_tag=False)
     )
     if position is not None:
         value, last_id, _rank = position
-        links = links.filter(_after_q("ticket_created_at", "ticket_id", value, last_id, descending))
-    link_order = (
-        ("-ticket_created_at", "-ticket_id") if descending else ("ticket_created_at", "ticket_id")
-    )
-    page_ids = links.order_by(*link_order).values("ticket_id")[: limit + 1]
+        on_copies &= _after_q("ticket_created_at", "ticket_id", value, last_id, descending)
+    page_ids = _tag_link_ids(filters.tag, on_copies, descending=descending, rows=limit + 1)
     # Then the page's rows with their joins, for those ids only (one statement).
     queryset = Ticket.objects.filter(id__in=page_ids).annotate(sort_value=F("created_at"))
     order = ("-sort_value", "-id") if descending else ("sort_value", "id")
     return _page_of_rows(queryset.order_by(*order), LIST_ROW_FIELDS, filters, limit, False)
+
+
+def _tag_link_ids(tag_name: str, on_copies: Q, *, descending: bool, rows: int) -> QuerySet:
+    """The first `rows` ticket ids of the tag's links that pass `on_copies` (a filter of
+    TicketTag), in the links' date order: a walk of the link index (TicketTag.Meta)."""
+    order = ("ticket_created_at", "ticket_id")
+    if descending:
+        order = ("-ticket_created_at", "-ticket_id")
+    links = TicketTag.objects.filter(Q(tag_id=_tag_id(tag_name)) & on_copies)
+    return links.order_by(*order).values("ticket_id")[:rows]
 
 
 def _page_of_rows(
